@@ -1,0 +1,53 @@
+"""Shared fixtures: real data locations, a local HTTP server, and one smoke report per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cen import paths
+from localserver import LocalHTTPServer
+
+OUTPUT_DIR = Path(__file__).parent / "output"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (real full-size fixtures); tests using it skip cleanly where it is absent."""
+    found = paths.shared_data_dir()
+    if found is None:
+        pytest.skip("../shared/data is not beside this clone (only the steering team's machines have it)")
+    return found
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A Range-capable static server on 127.0.0.1 serving ``tmp_path / 'www'``."""
+    root = tmp_path / "www"
+    root.mkdir()
+    with LocalHTTPServer(root) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def test_output_dir() -> Path:
+    """``tests/output/`` (git-ignored): screenshots and other artefacts worth looking at."""
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    return OUTPUT_DIR
+
+
+@pytest.fixture(scope="session")
+def smoke_report(tmp_path_factory):
+    """Execute every numbered notebook once with the ``smoke`` profile; returns records by notebook.
+
+    Tests of each notebook assert on the numbers that notebook recorded
+    (``smoke_report["02_tiling_and_statistics"]["n_tiles"]``).
+    """
+    from cen.report import run_report
+
+    out = tmp_path_factory.mktemp("smoke_report")
+    os.environ.setdefault("CEN_BUILD_DIR", str(out / "build"))
+    results = run_report("smoke", out_dir=out, html_output=False, progress=False)
+    return {r.notebook: r.records for r in results}

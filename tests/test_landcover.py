@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+from cen import landcover as lc
+
+
+def test_eleven_classes_with_unique_codes_indices_and_colours():
+    assert len(lc.LAND_COVER_CLASSES) == 11
+    assert [c.index for c in lc.CLASSES] == list(range(12))
+    assert len({c.worldcover_code for c in lc.CLASSES}) == 12
+    assert len({c.colour for c in lc.CLASSES}) == 12
+    assert len({c.worldcover_colour for c in lc.CLASSES}) == 12
+    assert sorted(lc.WORLDCOVER_CODES) == [10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100]
+
+
+def test_names_per_prompt_style():
+    assert lc.class_names("gpt35")[2] == "developed area"
+    assert lc.class_names("gpt35")[7] == "bare land"
+    assert lc.class_names("gpt4v")[2] == "developed"
+    assert lc.class_names("gpt4v")[7] == "bare"
+    with pytest.raises(ValueError, match="name style"):
+        lc.class_names("gpt5")
+
+
+def test_code_index_round_trip_all_classes():
+    codes = np.array([[0, 10, 20, 30], [40, 50, 60, 70], [80, 90, 95, 100]], dtype=np.uint8)
+    idx = lc.codes_to_indices(codes)
+    assert idx.tolist() == [[0, 3, 4, 5], [6, 2, 7, 8], [1, 9, 10, 11]]
+    assert np.array_equal(lc.indices_to_codes(idx), codes)
+
+
+def test_unknown_code_is_named_with_position():
+    codes = np.full((4, 4), 10, dtype=np.uint8)
+    codes[2, 3] = 15
+    with pytest.raises(ValueError, match=r"unknown WorldCover code 15 at \(2, 3\)"):
+        lc.codes_to_indices(codes)
+
+
+def test_colour_round_trip_both_palettes():
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, 12, size=(3, 64, 64), dtype=np.uint8)
+    for palette in ("chatearthnet", "worldcover"):
+        rgb = lc.indices_to_colour(idx, palette)
+        assert rgb.shape == (3, 64, 64, 3) and rgb.dtype == np.uint8
+        assert np.array_equal(lc.colour_to_indices(rgb, palette), idx)
+
+
+def test_chatearthnet_colours_match_release():
+    rgb = lc.indices_to_colour(np.arange(12, dtype=np.uint8)[None])
+    assert rgb[0, 2].tolist() == [255, 0, 0]  # developed area
+    assert rgb[0, 3].tolist() == [0, 192, 0]  # tree
+    assert rgb[0, 4].tolist() == [200, 170, 120]  # shrub
+
+
+def test_unknown_colour_is_named_with_position():
+    rgb = lc.indices_to_colour(np.zeros((5, 5), dtype=np.uint8))
+    rgb[1, 4] = (1, 2, 3)
+    with pytest.raises(ValueError, match=r"unknown label colour \(1, 2, 3\) at pixel \(1, 4\)"):
+        lc.colour_to_indices(rgb)
+
+
+def test_bad_index_input():
+    with pytest.raises(ValueError, match=r"label value 12 at \(0, 1\)"):
+        lc.validate_indices(np.array([[0, 12]]))
+    with pytest.raises(TypeError, match="integers"):
+        lc.validate_indices(np.zeros((2, 2), dtype=float))
+    with pytest.raises(ValueError, match="RGB image"):
+        lc.colour_to_indices(np.zeros((4, 4), dtype=np.uint8))
+
+
+def test_worldcover_colour_table_matches_real_cog(shared_data):
+    rasterio = pytest.importorskip("rasterio")
+    path = shared_data / "esa-worldcover" / "ESA_WorldCover_10m_2020_v100_N00E006_Map.tif"
+    with rasterio.open(path) as src:
+        cmap = src.colormap(1)
+    for code, rgba in lc.worldcover_colour_table().items():
+        assert cmap[code][:3] == rgba[:3]
