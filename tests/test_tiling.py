@@ -1,0 +1,204 @@
+"""Tiling: grids, windows, patches, quality flags, band groups, writers, reads by coordinates."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.windows import Window
+
+from cen import landcover, paths, tiling
+from cen.tiling import Grid, TilingError
+
+S2_WIN = paths.DATA_DIR / "sentinel2" / "S2A_18SVG_20160112_L1C" / "r0256_c0768"
+WC_CROP = paths.DATA_DIR / "worldcover" / "ESA_WorldCover_10m_2020_v100_N00E006_SaoTome_Map.tif"
+
+
+def test_grid_matches_rasterio_windows_and_reads():
+    tiles = tiling.raster_tiles(S2_WIN / "B02.tif")
+    # 513 x 513 px -> 2 x 2 whole 256-px tiles, partial edge dropped
+    assert len(tiles) == 4
+    with rasterio.open(S2_WIN / "B02.tif") as src:
+        for t in tiles:
+            assert t.transform == src.window_transform(t.window)
+            np.testing.assert_array_equal(tiling.read_tile(src, t)[0], src.read(1, window=t.window))
+        t = tiles[3]
+        assert t.tile_id == "B02_r00256_c00256"
+        left, bottom, right, top = t.bounds
+        assert (right - left, top - bottom) == (2560.0, 2560.0)
+        assert (left, top) == src.xy(256, 256, offset="ul")
+    assert t.datetime == "2016-01-12"
+    lon, lat = t.centre_lonlat
+    assert -75.8 < lon < -75.5 and 37.5 < lat < 37.8
+    assert t.footprint.contains(__import__("shapely").geometry.Point(lon, lat))
+
+
+def test_grid_rejects_small_raster_and_names_file(tmp_path):
+    with pytest.raises(TilingError, match="smaller than one 256x256"):
+        tiling.tile_grid(100, 300, Affine.identity(), "EPSG:32632", source="x")
+    bad = tmp_path / "corrupt.tif"
+    bad.write_bytes(b"II*\x00 not really a tiff")
+    with pytest.raises(TilingError, match="corrupt.tif"):
+        tiling.raster_tiles(bad)
+
+
+def test_split_patches_row_half_then_column_half_and_georeferencing():
+    a = np.arange(512 * 512).reshape(512, 512)
+    p = tiling.split_patches(a)
+    assert list(p) == list(tiling.PATCH_NAMES)
+    assert p["patch01"][0, 0] == a[0, 256]  # top row, right column half
+    assert p["patch10"][0, 0] == a[256, 0]  # bottom row, left column half
+    np.testing.assert_array_equal(tiling.merge_patches(p), a)
+    parent = tiling.tile_grid(512, 512, Affine(10, 0, 1000, 0, -10, 5000), "EPSG:32632", source="s", size=512)[0]
+    sub = tiling.patch_tiles(parent)
+    assert sub["patch01"].transform @ (0, 0) == (1000 + 2560, 5000)
+    assert sub["patch10"].transform @ (0, 0) == (1000, 5000 - 2560)
+    assert sub["patch11"].window == Window(256, 256, 256, 256)
+    with pytest.raises(TilingError, match="square"):
+        tiling.split_patches(np.zeros((512, 510)))
+
+
+def test_quality_flags_detect_nodata_and_placeholders():
+    labels = np.zeros((256, 256), np.uint8)
+    labels[:100] = 10
+    assert tiling.nodata_fraction(labels, 0) == pytest.approx(156 / 256)
+    assert tiling.quality_flags(labels=labels) == ["mostly_nodata_label"]
+    black = np.zeros((256, 256, 3), np.uint8)
+    white = np.full((256, 256, 3), 255, np.uint8)
+    assert tiling.quality_flags(image8=black) == ["all_black"]
+    assert tiling.quality_flags(image8=white) == ["all_white"]
+    nearly_white = white.copy()
+    nearly_white[5, 5, 1] = 254
+    assert tiling.quality_flags(image8=nearly_white) == []
+    stack = np.ones((9, 4, 4), np.uint16)
+    stack[:, 0, 0] = 0  # all bands 0 -> nodata; one band 0 -> not nodata
+    stack[3, 1, 1] = 0
+    assert tiling.nodata_fraction(stack, 0) == pytest.approx(1 / 16)
+
+
+def test_band_group_scaling_is_documented_stretch():
+    stack = np.zeros((9, 1, 4), np.uint16)
+    bands = list(tiling.S2_BANDS)
+    stack[bands.index("B04"), 0] = [0, 1000, 2000, 9000]
+    stack[bands.index("B05"), 0] = [0, 32, 3200, 9000]
+    rgb = tiling.band_group_to_uint8(stack, "rgb")
+    assert rgb.shape == (1, 4, 3) and rgb.dtype == np.uint8
+    assert rgb[0, :, 0].tolist() == [0, 128, 255, 255]  # B4 is the red channel
+    assert tiling.band_group_to_uint8(stack, "b567")[0, :, 0].tolist() == [0, 1, 100, 255]
+    with pytest.raises(TilingError, match="unknown band group"):
+        tiling.band_group_to_uint8(stack, "swir")
+    with pytest.raises(TilingError, match=r"\(9, H, W\)"):
+        tiling.band_group_to_uint8(stack[:3], "rgb")
+
+
+def test_geotiff_is_lossless_and_atomic(tmp_path):
+    rng = np.random.default_rng(0)
+    stack = rng.integers(0, 12000, (9, 256, 256), dtype=np.uint16)
+    out = tiling.write_geotiff(tmp_path / "a.tif", stack, crs="EPSG:32618", transform=Affine(10, 0, 0, 0, -10, 0),
+                               nodata=0, band_names=tiling.S2_BANDS, tags={"s2_item_id": "X"})
+    with rasterio.open(out) as src:
+        np.testing.assert_array_equal(src.read(), stack)
+        assert src.descriptions == tiling.S2_BANDS
+        assert src.tags()["s2_item_id"] == "X"
+        assert src.compression.name.lower() == "deflate"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.tif"]  # no temporary left behind
+    with pytest.raises(ValueError):
+        with tiling.atomic_path(tmp_path / "b.tif") as tmp:
+            tmp.write_text("half")
+            raise ValueError("interrupted")
+    assert not (tmp_path / "b.tif").exists() and len(list(tmp_path.iterdir())) == 1
+
+
+def test_label_png_round_trip_and_unknown_colour(tmp_path):
+    idx = np.arange(256 * 256).reshape(256, 256) % 12
+    path = tiling.write_label_png(tmp_path / "l.png", idx)
+    np.testing.assert_array_equal(tiling.read_label_png(path), idx)
+    img = landcover.indices_to_colour(idx)
+    img[3, 4] = (1, 2, 3)
+    tiling.write_png(tmp_path / "bad.png", img)
+    with pytest.raises(TilingError, match=r"bad.png.*\(1, 2, 3\)"):
+        tiling.read_label_png(tmp_path / "bad.png")
+
+
+def test_20m_band_on_10m_grid_matches_by_coordinates():
+    with rasterio.open(S2_WIN / "B02.tif") as ref:
+        grid = Grid(ref.crs, ref.transform, 512, 512)
+    b05 = tiling.read_on_grid(S2_WIN / "B05.tif", grid)
+    with rasterio.open(S2_WIN / "B05.tif") as src:
+        native = src.read(1)
+        # the 20 m file starts 10 m west of the 10 m grid: check by coordinates, not (0, 0)
+        assert src.transform.c != grid.transform.c
+        for r, c in [(0, 0), (1, 1), (100, 37), (511, 511)]:
+            x, y = grid.transform @ (c + 0.5, r + 0.5)
+            rr, cc = src.index(x, y)
+            assert b05[r, c] == native[rr, cc]
+    stack = tiling.read_band_stack({b: S2_WIN / f"{b}.tif" for b in tiling.S2_BANDS}, grid)
+    assert stack.shape == (9, 512, 512) and stack.dtype == np.uint16
+    with pytest.raises(TilingError, match="B12"):
+        tiling.read_band_stack({b: S2_WIN / f"{b}.tif" for b in tiling.S2_BANDS[:-1]}, grid)
+
+
+def test_utm_grids():
+    assert tiling.utm_crs(6.6, 0.3).to_epsg() == 32632
+    assert tiling.utm_crs(-75.6, 37.7).to_epsg() == 32618
+    assert tiling.utm_crs(151.2, -33.9).to_epsg() == 32756
+    g = tiling.utm_grid(6.6, 0.3)
+    assert (g.width, g.height) == (256, 256) and g.transform.c % 10 == 0 and g.transform.f % 10 == 0
+    w, s, e, n = g.bounds_lonlat()
+    assert w < 6.6 < e and s < 0.3 < n
+    with pytest.raises(TilingError):
+        tiling.utm_crs(200, 0)
+
+
+def test_split_assignment_is_stable_and_near_release_shares():
+    ids = [f"t{i}" for i in range(5000)]
+    splits = [tiling.assign_split(i) for i in ids]
+    assert splits == [tiling.assign_split(i) for i in ids]
+    shares = {s: splits.count(s) / len(ids) for s in ("train", "val", "test")}
+    assert abs(shares["train"] - 0.6) < 0.03 and abs(shares["val"] - 0.1) < 0.02
+
+
+def test_demo_tiles_table(tmp_path):
+    from cen.sources import demo
+
+    frame = demo.build_demo_tiles(tmp_path, smoke=True)
+    assert list(frame.columns) == list(tiling.TILES_COLUMNS)
+    assert frame.tile_id.is_unique
+    labels = frame[frame.source == "demo-worldcover"]
+    images = frame[frame.source == "demo-sentinel2"]
+    assert len(labels) == demo.N_LABEL_TILES[True] and len(images) == 4
+    assert labels.image_path.isna().all() and images.label_path.isna().all()
+    first = labels.iloc[0]
+    assert json.loads(first.provenance)["n_classes"] == 9  # the nine-class window near (6.675, 0.399)
+    assert abs(first.lon - 6.686) < 0.01 and abs(first.lat - 0.387) < 0.01
+    with rasterio.open(first.label_path) as src:
+        codes = src.read(1)
+        assert src.crs.to_epsg() == 32632 and src.res == (10.0, 10.0)
+        assert list(src.transform)[:6] == list(first["transform"])
+    assert len(np.unique(codes)) >= 9
+    np.testing.assert_array_equal(tiling.read_label_png(first.label_png_path), landcover.codes_to_indices(codes))
+    # the label tile equals a direct nearest warp of the committed crop onto that tile's grid
+    g = Grid(src.crs, Affine(*first["transform"]), 256, 256)
+    np.testing.assert_array_equal(tiling.read_on_grid(WC_CROP, g), codes)
+    img = images.iloc[0]
+    with rasterio.open(img.image_path) as src:
+        assert src.count == 9 and src.descriptions == tiling.S2_BANDS and src.crs.to_epsg() == 32618
+    assert not img.offset_applied
+    back = tiling.read_tiles_table(tmp_path / "tiles.parquet")
+    assert back.crs.to_epsg() == 4326 and len(back) == len(frame)
+    # re-running reuses finished tile files
+    mtime = (tmp_path / "tiles" / f"{first.tile_id}_label.tif").stat().st_mtime_ns
+    demo.build_demo_tiles(tmp_path, smoke=True)
+    assert (tmp_path / "tiles" / f"{first.tile_id}_label.tif").stat().st_mtime_ns == mtime
+
+
+def test_tiles_table_missing_column_is_named(tmp_path):
+    from cen.sources import demo
+
+    frame = demo.build_demo_tiles(tmp_path, smoke=True, n_label_tiles=1, n_s2_windows=0)
+    tiling.write_tiles_table(tmp_path / "t.parquet", frame.drop(columns=["label_path"]))
+    with pytest.raises(ValueError, match=r"t.parquet.*label_path"):
+        tiling.read_tiles_table(tmp_path / "t.parquet")
