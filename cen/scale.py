@@ -1,0 +1,587 @@
+"""Run the per-tile stages over many tiles on a Dask cluster (or one laptop), resumably.
+
+``scale`` adds no pipeline logic of its own: it cuts a tiles table into contiguous *partitions*
+(tile ranges), runs a stage function -- ``DataFrame of tiles -> DataFrame keyed by tile_id``,
+e.g. :func:`cen.stats.stats_table` -- on each partition as one Dask task, and streams every
+result into ``<out_dir>/part-NNNNN.parquet`` (GeoParquet when the result has geometry).
+
+* **Where it runs.** Every entry point takes ``client``: a :class:`distributed.Client`, a
+  scheduler address (``"tcp://10.0.0.5:8786"``), ``None`` (start a :class:`LocalCluster` sized
+  to this machine: one single-threaded worker process per CPU) or ``"sync"`` (no Dask: run the
+  same task code in this process, the single-process baseline).
+* **Resume.** A partition file is written atomically (temporary dot-file + rename) and carries
+  the fingerprint of its tile ids and stage in its Parquet metadata; a re-run skips partitions
+  whose file has the right fingerprint, so finished work is never redone.
+* **Failure.** A worker killed mid-task loses nothing: the scheduler re-runs the task elsewhere
+  and the rename makes the partition appear once, complete. Each task checks that the stage
+  returned every input tile exactly once, so tiles are neither lost nor duplicated.
+* **Bounded memory.** At most ``max_in_flight`` partitions are submitted at a time, and
+  :func:`reduce_partitions` folds partitioned tables (stats, captions) into an accumulator
+  batch by batch, so millions of rows never need to fit in memory.
+* **Progress.** A tqdm bar over completed partitions and the Dask dashboard link.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar, Union
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+log = logging.getLogger(__name__)
+
+SCALE_VERSION = "1"
+"""Version of the partition layout and metadata written by this module."""
+
+META_KEY = b"cen.scale"
+"""Parquet key-value metadata key holding a partition's :class:`PartitionMeta` as JSON."""
+
+PART_GLOB = "part-*.parquet"
+PLAN_FILE = "_plan.json"
+
+ClientLike = Union["distributed.Client", str, None, Literal["sync"]]  # noqa: F821
+Stage = Callable[[pd.DataFrame], pd.DataFrame]
+A = TypeVar("A")
+
+
+class ScaleError(RuntimeError):
+    """A scaled run cannot proceed; the message names the folder, partition, file or tile."""
+
+
+# --- clusters --------------------------------------------------------------------------------
+
+def machine_workers() -> int:
+    """Worker processes for a local cluster: the CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def local_cluster(n_workers: int | None = None, *, threads_per_worker: int = 1,
+                  memory_limit: str | int = "auto", dashboard_address: str = ":8787",
+                  **kwargs: Any) -> "distributed.LocalCluster":  # noqa: F821
+    """A :class:`LocalCluster` of worker *processes* (pure-Python stages hold the GIL).
+
+    ``n_workers`` defaults to :func:`machine_workers`; ``memory_limit="auto"`` splits the
+    machine's memory evenly between workers. If the dashboard port is taken, Dask picks another.
+    """
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=n_workers or machine_workers(), threads_per_worker=threads_per_worker,
+                        processes=True, memory_limit=memory_limit, dashboard_address=dashboard_address,
+                        **kwargs)
+
+
+@contextlib.contextmanager
+def connect(client: ClientLike = None, **cluster_kwargs: Any) -> Iterator[Any]:
+    """Yield a Dask client for ``client`` (see the module docstring); ``"sync"`` yields ``None``.
+
+    A client passed in is used unchanged and left open; a client or cluster started here is
+    closed on exit. ``cluster_kwargs`` go to :func:`local_cluster` when one is started.
+    """
+    if isinstance(client, str) and client == "sync":
+        yield None
+        return
+    from distributed import Client
+
+    if isinstance(client, Client):
+        yield client
+        return
+    if isinstance(client, str):
+        with Client(client) as c:
+            log.info("connected to Dask scheduler %s (dashboard: %s)", client, c.dashboard_link)
+            yield c
+        return
+    if client is not None:
+        raise TypeError(f"client must be a distributed.Client, a scheduler address, None or 'sync', "
+                        f"got {type(client).__name__}")
+    with local_cluster(**cluster_kwargs) as cluster, Client(cluster) as c:
+        log.info("started a LocalCluster of %d workers (dashboard: %s)", len(cluster.workers), c.dashboard_link)
+        yield c
+
+
+def dashboard_link(client: Any) -> str | None:
+    """The Dask dashboard URL of a client (``None`` for the in-process ``"sync"`` mode)."""
+    return None if client is None else client.dashboard_link
+
+
+# --- partitions ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Partition:
+    """One contiguous tile range of a plan: rows ``start:stop`` of the tiles table."""
+
+    index: int
+    start: int
+    stop: int
+    fingerprint: str
+    """sha256 (hex, 16 chars) of the stage name and the partition's tile ids, in order."""
+
+    @property
+    def filename(self) -> str:
+        return f"part-{self.index:05d}.parquet"
+
+
+def _fingerprint(stage_name: str, tile_ids: Iterable[str]) -> str:
+    h = hashlib.sha256(f"cen.scale/{SCALE_VERSION}/{stage_name}\n".encode())
+    for t in tile_ids:
+        h.update(str(t).encode())
+        h.update(b"\n")
+    return h.hexdigest()[:16]
+
+
+def check_tiles(tiles: pd.DataFrame, key: str = "tile_id", *, source: str = "tiles table") -> None:
+    """Raise :class:`ScaleError` unless ``tiles`` has a non-null, unique ``key`` column."""
+    if key not in tiles.columns:
+        raise ScaleError(f"{source}: no column {key!r} (columns: {', '.join(map(str, tiles.columns))})")
+    ids = tiles[key]
+    if ids.isna().any():
+        raise ScaleError(f"{source}: column {key!r} is null in row {int(ids.isna().to_numpy().argmax())}")
+    dup = ids.duplicated()
+    if dup.any():
+        raise ScaleError(f"{source}: column {key!r} repeats tile {ids[dup].iloc[0]!r} "
+                         f"({int(dup.sum())} duplicate rows)")
+
+
+def plan_partitions(tiles: pd.DataFrame, partition_size: int, stage_name: str,
+                    key: str = "tile_id") -> list[Partition]:
+    """Cut ``tiles`` (in its row order) into ranges of ``partition_size`` rows."""
+    if partition_size < 1:
+        raise ScaleError(f"partition_size must be >= 1, got {partition_size}")
+    check_tiles(tiles, key)
+    ids = tiles[key].astype(str).tolist()
+    return [Partition(i, start, min(start + partition_size, len(ids)),
+                      _fingerprint(stage_name, ids[start:start + partition_size]))
+            for i, start in enumerate(range(0, len(ids), partition_size))]
+
+
+@dataclass(frozen=True)
+class PartitionMeta:
+    """What a partition file says about itself (stored under :data:`META_KEY`)."""
+
+    index: int
+    fingerprint: str
+    n_tiles: int
+    n_rows: int
+    stage: str
+    version: str = SCALE_VERSION
+
+
+def read_partition_meta(path: str | Path) -> PartitionMeta | None:
+    """The :class:`PartitionMeta` of a partition file, or ``None`` if it is missing or unreadable."""
+    try:
+        meta = pq.read_schema(path).metadata or {}
+        return PartitionMeta(**json.loads(meta[META_KEY]))
+    except (OSError, KeyError, ValueError, TypeError, pa.ArrowException):
+        return None
+
+
+def partition_files(out_dir: str | Path) -> list[Path]:
+    """The finished partition files of a folder, in partition order (temporary files excluded)."""
+    return sorted(Path(out_dir).glob(PART_GLOB))
+
+
+# --- one task --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PartitionResult:
+    """What one partition task reports back (small: it travels through the scheduler)."""
+
+    index: int
+    path: str
+    n_rows: int
+    skipped: bool
+    seconds: float
+    worker: str
+    peak_rss: int
+    """Peak resident memory of the process that ran the task (bytes, ``getrusage`` max RSS)."""
+
+
+def _to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """A DataFrame as an Arrow table; a GeoDataFrame keeps its GeoParquet ``geo`` metadata."""
+    try:
+        import geopandas as gpd
+    except ImportError:  # pragma: no cover - geopandas is a dependency
+        gpd = None
+    if gpd is not None and isinstance(frame, gpd.GeoDataFrame):
+        from geopandas.io.arrow import _geopandas_to_arrow
+
+        return _geopandas_to_arrow(frame, index=False)
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def write_partition(frame: pd.DataFrame, path: str | Path, meta: PartitionMeta) -> Path:
+    """Write one partition atomically: a hidden temporary file beside ``path``, then rename."""
+    from cen.tiling import atomic_path
+
+    table = _to_arrow(frame)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           META_KEY: json.dumps(meta.__dict__).encode()})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return Path(path)
+
+
+def _check_result(result: Any, tiles: pd.DataFrame, key: str, unique_by: Sequence[str], where: str) -> None:
+    if not isinstance(result, pd.DataFrame):
+        raise ScaleError(f"{where}: stage returned {type(result).__name__}, expected a DataFrame")
+    if key not in result.columns:
+        raise ScaleError(f"{where}: stage result has no column {key!r}")
+    want = set(tiles[key].astype(str))
+    got = result[key].astype(str)
+    missing = want - set(got)
+    extra = set(got) - want
+    if missing or extra:
+        raise ScaleError(f"{where}: stage result does not match its tiles: "
+                         f"{len(missing)} missing (e.g. {sorted(missing)[:3]}), "
+                         f"{len(extra)} unexpected (e.g. {sorted(extra)[:3]})")
+    dup = result.duplicated(subset=list(unique_by))
+    if dup.any():
+        row = result.loc[dup, list(unique_by)].iloc[0].to_dict()
+        raise ScaleError(f"{where}: stage result repeats {row} ({int(dup.sum())} duplicate rows)")
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return f"pid:{os.getpid()}"
+
+
+def _peak_rss() -> int:
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # KiB on Linux
+
+
+def run_partition(stage: Stage, tiles: pd.DataFrame, path: str, partition: Partition, stage_name: str,
+                  key: str = "tile_id", unique_by: Sequence[str] | None = None) -> PartitionResult:
+    """Task body: skip if ``path`` is already finished, else run ``stage`` and write it atomically."""
+    t0 = time.perf_counter()
+    meta = read_partition_meta(path)
+    if meta is not None and meta.fingerprint == partition.fingerprint:
+        return PartitionResult(partition.index, path, meta.n_rows, True, 0.0, _worker_name(), _peak_rss())
+    where = f"{path} (partition {partition.index}, tiles {partition.start}:{partition.stop})"
+    result = stage(tiles)
+    _check_result(result, tiles, key, unique_by or [key], where)
+    write_partition(result, path, PartitionMeta(partition.index, partition.fingerprint, len(tiles),
+                                                len(result), stage_name))
+    return PartitionResult(partition.index, path, len(result), False, time.perf_counter() - t0,
+                           _worker_name(), _peak_rss())
+
+
+# --- a whole stage ---------------------------------------------------------------------------
+
+@dataclass
+class StageRun:
+    """Summary of :func:`run_stage`: partitions written or skipped, timing and memory per worker."""
+
+    out_dir: Path
+    n_tiles: int
+    n_partitions: int
+    n_computed: int
+    n_skipped: int
+    n_rows: int
+    seconds: float
+    dashboard: str | None
+    peak_rss_by_worker: dict[str, int] = field(default_factory=dict)
+    partitions: list[PartitionResult] = field(default_factory=list)
+
+    @property
+    def tiles_per_second(self) -> float:
+        """Tiles of the computed partitions per wall-clock second (skipped ones excluded)."""
+        computed = sum(p.n_rows for p in self.partitions if not p.skipped)
+        return computed / self.seconds if self.seconds > 0 else float("nan")
+
+
+def _stage_name(stage: Stage, name: str | None) -> str:
+    if name:
+        return name
+    target = getattr(stage, "func", stage)  # functools.partial
+    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+
+
+def _write_plan(out_dir: Path, stage_name: str, parts: list[Partition], n_tiles: int, overwrite: bool) -> None:
+    plan = {"version": SCALE_VERSION, "stage": stage_name, "n_tiles": n_tiles, "n_partitions": len(parts),
+            "fingerprint": _fingerprint(stage_name, (p.fingerprint for p in parts))}
+    plan_path = out_dir / PLAN_FILE
+    if plan_path.exists() and not overwrite:
+        old = json.loads(plan_path.read_text())
+        if old.get("fingerprint") != plan["fingerprint"]:
+            raise ScaleError(
+                f"{out_dir}: holds partitions of another run (stage {old.get('stage')!r}, "
+                f"{old.get('n_tiles')} tiles); use another folder or overwrite=True to replace them")
+    if overwrite:
+        for f in partition_files(out_dir):
+            f.unlink()
+    for stale in out_dir.glob(".part-*.tmp.parquet"):  # left by a writer killed before its rename
+        stale.unlink(missing_ok=True)
+    from cen.tiling import atomic_path
+
+    with atomic_path(plan_path) as tmp:
+        tmp.write_text(json.dumps(plan, indent=1))
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="part", disable=not enabled)
+
+
+def run_stage(
+    stage: Stage,
+    tiles: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    client: ClientLike = None,
+    partition_size: int = 512,
+    stage_name: str | None = None,
+    key: str = "tile_id",
+    unique_by: Sequence[str] | None = None,
+    retries: int = 2,
+    max_in_flight: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    cluster_kwargs: dict[str, Any] | None = None,
+) -> StageRun:
+    """Run ``stage`` over ``tiles`` in partitions of ``partition_size`` rows into ``out_dir``.
+
+    ``stage`` maps a tiles DataFrame to a result DataFrame holding every input ``key`` (tile id)
+    and unique by ``unique_by`` (default: ``key``; e.g. ``["tile_id", "paradigm"]``); it must be
+    picklable (a module-level function or ``functools.partial``) to reach remote workers.
+    Finished partitions are skipped; failed ones are retried ``retries`` times (worker deaths are
+    retried by the scheduler), and partitions that still fail are named in the
+    :class:`ScaleError` raised after all others have finished. At most ``max_in_flight``
+    (default: 2 per worker thread) partitions are queued at once.
+    """
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = _stage_name(stage, stage_name)
+    tiles = tiles.reset_index(drop=True)
+    parts = plan_partitions(tiles, partition_size, name, key)
+    _write_plan(out_dir, name, parts, len(tiles), overwrite)
+
+    todo, results = [], []
+    for p in parts:
+        meta = read_partition_meta(out_dir / p.filename)
+        if meta is not None and meta.fingerprint == p.fingerprint:
+            results.append(PartitionResult(p.index, str(out_dir / p.filename), meta.n_rows, True, 0.0, "", 0))
+        else:
+            todo.append(p)
+
+    def args(p: Partition) -> tuple:
+        return (stage, tiles.iloc[p.start:p.stop], str(out_dir / p.filename), p, name, key, unique_by)
+
+    failures: dict[int, BaseException] = {}
+    with connect(client, **(cluster_kwargs or {})) as c, \
+            _progress(len(parts), f"{name.rsplit('.', 1)[-1]} ({len(parts) - len(todo)} done before)",
+                      progress) as bar:
+        bar.update(len(parts) - len(todo))
+        link = dashboard_link(c)
+        if link and todo:
+            bar.write(f"Dask dashboard: {link}")
+        if c is None:
+            for p in todo:
+                results.append(run_partition(*args(p)))
+                bar.update(1)
+        else:
+            results += _run_on_cluster(c, todo, args, name, retries, max_in_flight, bar, failures)
+    if failures:
+        first_index, first = next(iter(failures.items()))
+        raise ScaleError(
+            f"{out_dir}: {len(failures)} of {len(parts)} partitions failed "
+            f"({', '.join(parts[i].filename for i in sorted(failures))}); the others are written and "
+            f"a re-run resumes. First error (partition {first_index}): {type(first).__name__}: {first}"
+        ) from first
+
+    results.sort(key=lambda r: r.index)
+    peaks: dict[str, int] = {}
+    for r in results:
+        if not r.skipped:
+            peaks[r.worker] = max(peaks.get(r.worker, 0), r.peak_rss)
+    return StageRun(out_dir, len(tiles), len(parts), len(todo), len(parts) - len(todo),
+                    sum(r.n_rows for r in results), time.perf_counter() - t0, link, peaks, results)
+
+
+def _run_on_cluster(client: Any, todo: list[Partition], args: Callable[[Partition], tuple], name: str,
+                    retries: int, max_in_flight: int | None, bar: Any,
+                    failures: dict[int, BaseException]) -> list[PartitionResult]:
+    from distributed import as_completed
+
+    if max_in_flight is None:
+        threads = sum(client.nthreads().values()) or 1
+        max_in_flight = 2 * threads
+    queue = iter(todo)
+    results: list[PartitionResult] = []
+    slug = name.rsplit(".", 1)[-1]
+
+    index_of: dict[str, int] = {}
+
+    def submit(p: Partition):
+        key = f"cen-scale-{slug}-{p.index:05d}-{p.fingerprint}"
+        index_of[key] = p.index
+        return client.submit(run_partition, *args(p), key=key, retries=retries, pure=False)
+
+    # range first: zip must not pull (and drop) a partition from the queue once the window is full
+    pending = as_completed([submit(p) for _, p in zip(range(max_in_flight), queue)])
+    for fut in pending:
+        try:
+            results.append(fut.result())
+        except Exception as exc:  # noqa: BLE001 - reported together at the end
+            failures[index_of[fut.key]] = exc
+        fut.release()
+        bar.update(1)
+        nxt = next(queue, None)
+        if nxt is not None:
+            pending.add(submit(nxt))
+    return results
+
+
+# --- reading and reducing partitioned tables -------------------------------------------------
+
+def read_stage(out_dir: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """All partitions of a stage folder as one DataFrame (GeoDataFrame if the files are GeoParquet).
+
+    For tables too big for memory use :func:`reduce_partitions` or :func:`dask_frame`.
+    """
+    files = partition_files(out_dir)
+    if not files:
+        raise ScaleError(f"{out_dir}: no partition files ({PART_GLOB})")
+    if b"geo" in (pq.read_schema(files[0]).metadata or {}):
+        import geopandas as gpd
+
+        return pd.concat([gpd.read_parquet(f, columns=columns) for f in files], ignore_index=True)
+    return pd.concat([pd.read_parquet(f, columns=columns) for f in files], ignore_index=True)
+
+
+def dask_frame(source: str | Path, columns: Sequence[str] | None = None) -> "dask.dataframe.DataFrame":  # noqa: F821
+    """A lazy :mod:`dask.dataframe` over a stage folder (one Dask partition per file) or a Parquet file."""
+    import dask.dataframe as dd
+
+    files = [str(f) for f in _parquet_files(source)]
+    return dd.read_parquet(files, columns=list(columns) if columns else None)
+
+
+def _parquet_files(source: str | Path | Sequence[str | Path]) -> list[Path]:
+    if isinstance(source, (list, tuple)):
+        return [Path(s) for s in source]
+    source = Path(source)
+    if source.is_dir():
+        files = partition_files(source) or sorted(
+            p for p in source.glob("*.parquet") if not p.name.startswith((".", "_")))
+        if not files:
+            raise ScaleError(f"{source}: no Parquet files")
+        return files
+    if not source.exists():
+        raise ScaleError(f"{source}: no such file or folder")
+    return [source]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of row groups of one Parquet file: the unit of work of :func:`reduce_partitions`."""
+
+    path: str
+    row_groups: tuple[int, ...]
+    n_rows: int
+
+
+def plan_chunks(source: str | Path | Sequence[str | Path], rows_per_chunk: int = 100_000) -> list[Chunk]:
+    """Split Parquet input (a file, a folder of parts or a list of files) into row-group chunks.
+
+    A chunk holds whole row groups of one file, at most ``rows_per_chunk`` rows unless a single
+    row group is larger.
+    """
+    chunks = []
+    for f in _parquet_files(source):
+        try:
+            md = pq.ParquetFile(f).metadata
+        except (OSError, pa.ArrowException) as exc:
+            raise ScaleError(f"{f}: not a readable Parquet file ({exc})") from exc
+        groups: list[int] = []
+        n = 0
+        for g in range(md.num_row_groups):
+            rows = md.row_group(g).num_rows
+            if groups and n + rows > rows_per_chunk:
+                chunks.append(Chunk(str(f), tuple(groups), n))
+                groups, n = [], 0
+            groups.append(g)
+            n += rows
+        if groups:
+            chunks.append(Chunk(str(f), tuple(groups), n))
+    return chunks
+
+
+def reduce_chunk(chunk: Chunk, partial: Callable[[pd.DataFrame], A], combine: Callable[[A, A], A],
+                 columns: Sequence[str] | None, batch_size: int) -> A | None:
+    """Task body: fold ``partial`` over ``chunk`` in record batches of ``batch_size`` rows."""
+    pf = pq.ParquetFile(chunk.path)
+    missing = [c for c in columns or [] if c not in pf.schema_arrow.names]
+    if missing:
+        raise ScaleError(f"{chunk.path}: no column {missing[0]!r} (columns: {', '.join(pf.schema_arrow.names)})")
+    acc: A | None = None
+    for batch in pf.iter_batches(batch_size=batch_size, row_groups=list(chunk.row_groups),
+                                 columns=list(columns) if columns else None):
+        part = partial(batch.to_pandas())
+        acc = part if acc is None else combine(acc, part)
+    return acc
+
+
+def reduce_partitions(
+    source: str | Path | Sequence[str | Path],
+    partial: Callable[[pd.DataFrame], A],
+    combine: Callable[[A, A], A],
+    *,
+    columns: Sequence[str] | None = None,
+    client: ClientLike = None,
+    rows_per_chunk: int = 100_000,
+    batch_size: int = 10_000,
+    progress: bool = True,
+    cluster_kwargs: dict[str, Any] | None = None,
+) -> A:
+    """Fold a partitioned table into one accumulator with bounded memory.
+
+    ``partial(batch) -> acc`` summarises a DataFrame of at most ``batch_size`` rows (only
+    ``columns``); ``combine(a, b) -> acc`` merges two summaries and must be associative (e.g.
+    :mod:`cen.stats` / :mod:`cen.textstats` accumulators' merge). Each chunk of row groups is one
+    task; the client folds the task results as they complete, so memory stays at one batch per
+    worker plus the accumulators.
+    """
+    chunks = plan_chunks(source, rows_per_chunk)
+    if not chunks:
+        raise ScaleError(f"{source}: no rows to reduce")
+    acc: A | None = None
+    with connect(client, **(cluster_kwargs or {})) as c, _progress(len(chunks), "reduce", progress) as bar:
+        if c is None:
+            for ch in chunks:
+                part = reduce_chunk(ch, partial, combine, columns, batch_size)
+                acc = part if acc is None else (acc if part is None else combine(acc, part))
+                bar.update(1)
+        else:
+            from distributed import as_completed
+
+            link = dashboard_link(c)
+            if link:
+                bar.write(f"Dask dashboard: {link}")
+            futures = [c.submit(reduce_chunk, ch, partial, combine, columns, batch_size, pure=False)
+                       for ch in chunks]
+            for fut in as_completed(futures):
+                part = fut.result()
+                fut.release()
+                acc = part if acc is None else (acc if part is None else combine(acc, part))
+                bar.update(1)
+    if acc is None:
+        raise ScaleError(f"{source}: no rows to reduce")
+    return acc

@@ -1,0 +1,258 @@
+"""cen.scale: per-tile stages on a real 2-process LocalCluster vs the single-process path."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import signal
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from cen import landcover, scale
+
+pytestmark = pytest.mark.timeout(300)
+
+
+# --- stages (module level: workers import this module to unpickle them) ---------------------
+
+def label_counts(tiles: pd.DataFrame) -> pd.DataFrame:
+    """Class-index pixel counts of each tile's label GeoTIFF (a stand-in per-tile stage)."""
+    import rasterio
+
+    rows = []
+    for tile_id, path in zip(tiles["tile_id"], tiles["label_path"]):
+        with rasterio.open(path) as src:
+            idx = landcover.codes_to_indices(src.read(1))
+        counts = np.bincount(idx.ravel(), minlength=landcover.N_INDICES)
+        rows.append({"tile_id": tile_id, **{f"n{i:02d}": int(c) for i, c in enumerate(counts)}})
+    return pd.DataFrame(rows)
+
+
+def synthetic_labels(tile_id: str, size: int = 64) -> np.ndarray:
+    """A blocky label map of ChatEarthNet indices, deterministic per tile id."""
+    rng = np.random.default_rng(zlib.crc32(tile_id.encode()))
+    return np.repeat(np.repeat(rng.integers(0, 12, (size // 8, size // 8), dtype=np.uint8), 8, 0), 8, 1)
+
+
+def synthetic_counts(tiles: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for tile_id in tiles["tile_id"]:
+        counts = np.bincount(synthetic_labels(tile_id).ravel(), minlength=landcover.N_INDICES)
+        rows.append({"tile_id": tile_id, **{f"n{i:02d}": int(c) for i, c in enumerate(counts)}})
+    return pd.DataFrame(rows)
+
+
+def kill_worker_once(tiles: pd.DataFrame, marker_dir: str, victim: str) -> pd.DataFrame:
+    """Like :func:`synthetic_counts`, but the first attempt at ``victim``'s partition SIGKILLs its worker."""
+    marker = Path(marker_dir) / "killed"
+    if victim in set(tiles["tile_id"]) and not marker.exists():
+        marker.write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return synthetic_counts(tiles)
+
+
+def drops_a_tile(tiles: pd.DataFrame) -> pd.DataFrame:
+    return synthetic_counts(tiles).iloc[1:]
+
+
+def repeats_a_tile(tiles: pd.DataFrame) -> pd.DataFrame:
+    out = synthetic_counts(tiles)
+    return pd.concat([out, out.iloc[:1]], ignore_index=True)
+
+
+def fails_on(tiles: pd.DataFrame, bad: str) -> pd.DataFrame:
+    if bad in set(tiles["tile_id"]):
+        raise ValueError(f"tile {bad}: unreadable label")
+    return synthetic_counts(tiles)
+
+
+def with_footprints(tiles: pd.DataFrame):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    out = synthetic_counts(tiles)
+    return gpd.GeoDataFrame(out, geometry=[box(i, 0, i + 1, 1) for i in range(len(out))], crs="EPSG:4326")
+
+
+def count_partial(frame: pd.DataFrame) -> pd.Series:
+    return frame.drop(columns="tile_id").sum()
+
+
+def add(a: pd.Series, b: pd.Series) -> pd.Series:
+    return a + b
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def client():
+    """One 2-worker-process LocalCluster for the whole module (start-up costs seconds)."""
+    from distributed import Client
+
+    with scale.local_cluster(2, dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
+            Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def demo_tiles(tmp_path_factory):
+    """The embedded demo's tiles table (real WorldCover crops through the real readers)."""
+    from cen.sources.demo import build_demo_tiles
+
+    frame = build_demo_tiles(tmp_path_factory.mktemp("demo"))
+    return frame[frame["label_path"].notna()].reset_index(drop=True)
+
+
+def synthetic_tiles(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"tile_id": [f"syn_{i:06d}" for i in range(n)]})
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+def test_demo_stats_on_cluster_equal_single_process(client, demo_tiles, tmp_path):
+    assert len(demo_tiles) >= 20
+    run = scale.run_stage(label_counts, demo_tiles, tmp_path / "stats", client=client, partition_size=5,
+                          progress=False)
+    assert (run.n_partitions, run.n_computed, run.n_skipped) == (5, 5, 0)
+    assert len(run.peak_rss_by_worker) == 2, "both worker processes should have taken partitions"
+    assert run.dashboard and run.dashboard.startswith("http")
+    on_cluster = scale.read_stage(tmp_path / "stats")
+    single = label_counts(demo_tiles)
+    pd.testing.assert_frame_equal(on_cluster, single)
+    assert on_cluster.filter(like="n").to_numpy().sum() == len(demo_tiles) * 256 * 256
+
+
+def test_sync_mode_and_scheduler_address_give_the_same_partitions(client, tmp_path):
+    tiles = synthetic_tiles(230)
+    sync = scale.run_stage(synthetic_counts, tiles, tmp_path / "sync", client="sync", partition_size=50,
+                           progress=False)
+    remote = scale.run_stage(synthetic_counts, tiles, tmp_path / "addr", client=client.scheduler.address,
+                             partition_size=50, progress=False)
+    assert sync.n_partitions == remote.n_partitions == 5
+    assert [p.name for p in scale.partition_files(tmp_path / "sync")] == \
+           [f"part-{i:05d}.parquet" for i in range(5)]
+    pd.testing.assert_frame_equal(scale.read_stage(tmp_path / "sync"), scale.read_stage(tmp_path / "addr"))
+    pd.testing.assert_frame_equal(scale.read_stage(tmp_path / "sync"), synthetic_counts(tiles))
+
+
+def test_rerun_skips_finished_partitions_and_redoes_missing_ones(client, tmp_path):
+    tiles = synthetic_tiles(120)
+    out = tmp_path / "stats"
+    first = scale.run_stage(synthetic_counts, tiles, out, client=client, partition_size=30, progress=False)
+    assert first.n_computed == 4
+    mtimes = {p.name: p.stat().st_mtime_ns for p in scale.partition_files(out)}
+    (out / "part-00002.parquet").unlink()
+    # what a writer SIGKILLed before its rename leaves behind: ignored by readers, cleaned on re-run
+    (out / ".part-00001.abc123.tmp.parquet").write_bytes(b"half a parquet file")
+    assert len(scale.read_stage(out)) == 90
+    second = scale.run_stage(synthetic_counts, tiles, out, client=client, partition_size=30, progress=False)
+    assert (second.n_computed, second.n_skipped) == (1, 3)
+    assert not list(out.glob(".part-*"))
+    for p in scale.partition_files(out):
+        if p.name != "part-00002.parquet":
+            assert p.stat().st_mtime_ns == mtimes[p.name], f"{p.name} was rewritten"
+    pd.testing.assert_frame_equal(scale.read_stage(out), synthetic_counts(tiles))
+
+
+def test_worker_killed_mid_run_loses_and_duplicates_no_tiles(client, tmp_path):
+    tiles = synthetic_tiles(400)
+    victim = "syn_000130"
+    stage = functools.partial(kill_worker_once, marker_dir=str(tmp_path), victim=victim)
+    run = scale.run_stage(stage, tiles, tmp_path / "out", client=client, partition_size=25, stage_name="killer",
+                          progress=False)
+    assert (tmp_path / "killed").exists(), "the victim's worker was never killed"
+    assert run.n_computed == 16 and run.n_rows == 400
+    result = scale.read_stage(tmp_path / "out")
+    assert result["tile_id"].is_unique
+    assert sorted(result["tile_id"]) == sorted(tiles["tile_id"])
+    pd.testing.assert_frame_equal(result, synthetic_counts(tiles))
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted the killed worker
+
+
+def test_stage_that_loses_or_repeats_tiles_is_refused(tmp_path):
+    tiles = synthetic_tiles(10)
+    with pytest.raises(scale.ScaleError, match=r"part-00000\.parquet.*1 missing \(e\.g\. \['syn_000000'\]\)"):
+        scale.run_stage(drops_a_tile, tiles, tmp_path / "a", client="sync", progress=False)
+    with pytest.raises(scale.ScaleError, match=r"repeats \{'tile_id': 'syn_000000'\}"):
+        scale.run_stage(repeats_a_tile, tiles, tmp_path / "b", client="sync", progress=False)
+    assert not scale.partition_files(tmp_path / "a") and not scale.partition_files(tmp_path / "b")
+
+
+def test_failed_partitions_are_named_and_the_rest_resume(client, tmp_path):
+    tiles = synthetic_tiles(100)
+    stage = functools.partial(fails_on, bad="syn_000042")
+    with pytest.raises(scale.ScaleError, match=r"1 of 4 partitions failed \(part-00001\.parquet\).*syn_000042"):
+        scale.run_stage(stage, tiles, tmp_path / "out", client=client, partition_size=25, stage_name="flaky",
+                        retries=0, progress=False)
+    assert [p.name for p in scale.partition_files(tmp_path / "out")] == \
+           ["part-00000.parquet", "part-00002.parquet", "part-00003.parquet"]
+    fixed = functools.partial(fails_on, bad="none")
+    run = scale.run_stage(fixed, tiles, tmp_path / "out", client="sync", partition_size=25, stage_name="flaky",
+                          progress=False)
+    assert (run.n_computed, run.n_skipped) == (1, 3)
+
+
+def test_bad_tiles_tables_and_foreign_folders_are_refused(tmp_path):
+    with pytest.raises(scale.ScaleError, match="no column 'tile_id'"):
+        scale.run_stage(synthetic_counts, pd.DataFrame({"id": ["a"]}), tmp_path / "x", client="sync")
+    dup = pd.DataFrame({"tile_id": ["a", "b", "a"]})
+    with pytest.raises(scale.ScaleError, match="repeats tile 'a'"):
+        scale.run_stage(synthetic_counts, dup, tmp_path / "x", client="sync")
+    scale.run_stage(synthetic_counts, synthetic_tiles(10), tmp_path / "y", client="sync", progress=False)
+    with pytest.raises(scale.ScaleError, match="holds partitions of another run"):
+        scale.run_stage(synthetic_counts, synthetic_tiles(12), tmp_path / "y", client="sync", progress=False)
+    run = scale.run_stage(synthetic_counts, synthetic_tiles(12), tmp_path / "y", client="sync", overwrite=True,
+                          progress=False)
+    assert run.n_rows == 12 and len(scale.read_stage(tmp_path / "y")) == 12
+
+
+def test_geodataframe_results_are_written_as_geoparquet(tmp_path):
+    import geopandas as gpd
+
+    scale.run_stage(with_footprints, synthetic_tiles(7), tmp_path / "geo", client="sync", partition_size=3,
+                    progress=False)
+    assert b"geo" in pq.read_schema(scale.partition_files(tmp_path / "geo")[0]).metadata
+    back = scale.read_stage(tmp_path / "geo")
+    assert isinstance(back, gpd.GeoDataFrame) and back.crs.to_epsg() == 4326
+    assert back.geometry.bounds["minx"].tolist() == [0, 1, 2, 0, 1, 2, 0]
+
+
+def test_reduce_partitions_bounded_batches_cluster_equals_single_process(client, tmp_path):
+    tiles = synthetic_tiles(1000)
+    scale.run_stage(synthetic_counts, tiles, tmp_path / "parts", client="sync", partition_size=100, progress=False)
+    expected = synthetic_counts(tiles).drop(columns="tile_id").sum()
+    seen_sizes: list[int] = []
+
+    def recording_partial(frame):
+        seen_sizes.append(len(frame))
+        return count_partial(frame)
+
+    sync = scale.reduce_partitions(tmp_path / "parts", recording_partial, add, client="sync", batch_size=40,
+                                   progress=False)
+    assert max(seen_sizes) == 40 and sum(seen_sizes) == 1000
+    pd.testing.assert_series_equal(sync, expected)
+    remote = scale.reduce_partitions(tmp_path / "parts", count_partial, add, client=client, progress=False)
+    pd.testing.assert_series_equal(remote, expected)
+    # one big file with many row groups is cut into chunks as well
+    big = tmp_path / "big.parquet"
+    pq.write_table(pq.read_table(scale.partition_files(tmp_path / "parts")), big, row_group_size=64)
+    chunks = scale.plan_chunks(big, rows_per_chunk=200)
+    assert [c.n_rows for c in chunks] == [192] * 5 + [40]
+    pd.testing.assert_series_equal(
+        scale.reduce_partitions(big, count_partial, add, client=client, rows_per_chunk=200, progress=False), expected)
+    with pytest.raises(scale.ScaleError, match="no column 'n99'"):
+        scale.reduce_partitions(big, count_partial, add, columns=["n99"], client="sync", progress=False)
+
+
+def test_dask_frame_reads_a_stage_folder_lazily(tmp_path):
+    scale.run_stage(synthetic_counts, synthetic_tiles(90), tmp_path / "p", client="sync", partition_size=30,
+                    progress=False)
+    frame = scale.dask_frame(tmp_path / "p", columns=["tile_id", "n03"])
+    assert frame.npartitions == 3
+    assert int(frame["n03"].sum().compute(scheduler="sync")) == int(synthetic_counts(synthetic_tiles(90))["n03"].sum())
