@@ -554,20 +554,25 @@ def reduce_partitions(
     """Fold a partitioned table into one accumulator with bounded memory.
 
     ``partial(batch) -> acc`` summarises a DataFrame of at most ``batch_size`` rows (only
-    ``columns``); ``combine(a, b) -> acc`` merges two summaries and must be associative (e.g.
-    :mod:`cen.stats` / :mod:`cen.textstats` accumulators' merge). Each chunk of row groups is one
-    task; the client folds the task results as they complete, so memory stays at one batch per
-    worker plus the accumulators.
+    ``columns``); ``combine(a, b) -> acc`` merges two summaries and must be associative; it need not be
+    commutative (results are folded in input order, so order-keeping summaries such as per-caption
+    length lists come out as in one pass). Each chunk of row groups is one task; the client folds
+    task results as soon as all earlier chunks are in, so memory stays at one batch per worker
+    plus the accumulators.
     """
     chunks = plan_chunks(source, rows_per_chunk)
     if not chunks:
         raise ScaleError(f"{source}: no rows to reduce")
     acc: A | None = None
+
+    def fold(part: A | None) -> None:
+        nonlocal acc
+        acc = part if acc is None else (acc if part is None else combine(acc, part))
+
     with connect(client, **(cluster_kwargs or {})) as c, _progress(len(chunks), "reduce", progress) as bar:
         if c is None:
             for ch in chunks:
-                part = reduce_chunk(ch, partial, combine, columns, batch_size)
-                acc = part if acc is None else (acc if part is None else combine(acc, part))
+                fold(reduce_chunk(ch, partial, combine, columns, batch_size))
                 bar.update(1)
         else:
             from distributed import as_completed
@@ -577,11 +582,62 @@ def reduce_partitions(
                 bar.write(f"Dask dashboard: {link}")
             futures = [c.submit(reduce_chunk, ch, partial, combine, columns, batch_size, pure=False)
                        for ch in chunks]
+            position = {f.key: i for i, f in enumerate(futures)}
+            done: dict[int, A | None] = {}
+            next_index = 0
+            # fold in input order (combine need not be commutative), as soon as a prefix is ready
             for fut in as_completed(futures):
-                part = fut.result()
+                done[position[fut.key]] = fut.result()
                 fut.release()
-                acc = part if acc is None else (acc if part is None else combine(acc, part))
+                while next_index in done:
+                    fold(done.pop(next_index))
+                    next_index += 1
                 bar.update(1)
     if acc is None:
         raise ScaleError(f"{source}: no rows to reduce")
     return acc
+
+
+# --- caption statistics over partitioned caption tables --------------------------------------
+
+def merge_caption_stats(a: dict[tuple, Any], b: dict[tuple, Any]) -> dict[tuple, Any]:
+    """Merge two :func:`cen.textstats.caption_stats` results (``b``'s captions after ``a``'s)."""
+    from cen.textstats import CaptionStats
+
+    out = dict(a)
+    for key, sb in b.items():
+        sa = out.get(key)
+        out[key] = sb if sa is None else CaptionStats(
+            n_captions=sa.n_captions + sb.n_captions, lengths=sa.lengths + sb.lengths,
+            sentences=sa.sentences + sb.sentences, words=sa.words + sb.words,
+            class_captions=sa.class_captions + sb.class_captions,
+            class_mentions=sa.class_mentions + sb.class_mentions)
+    return dict(sorted(out.items()))
+
+
+def caption_stats(
+    source: str | Path | Sequence[str | Path],
+    *,
+    text_col: str = "text",
+    by: str | Sequence[str] | None = None,
+    client: ClientLike = None,
+    rows_per_chunk: int = 100_000,
+    batch_size: int = 20_000,
+    progress: bool = True,
+    cluster_kwargs: dict[str, Any] | None = None,
+) -> dict[tuple, Any]:
+    """:func:`cen.textstats.caption_stats` over a partitioned caption table, chunk by chunk.
+
+    ``source``: a Parquet file (cut at row groups), a folder of partitions or a list of files.
+    Reads only ``text_col`` and the ``by`` columns; gives the same result as one pass over the
+    whole table, with at most ``batch_size`` captions per worker in memory.
+    """
+    import functools
+
+    from cen import textstats
+
+    by_cols = [by] if isinstance(by, str) else list(by or [])
+    partial = functools.partial(textstats.caption_stats, text_col=text_col, by=by_cols or None, source=str(source))
+    return reduce_partitions(source, partial, merge_caption_stats, columns=[text_col, *by_cols], client=client,
+                             rows_per_chunk=rows_per_chunk, batch_size=batch_size, progress=progress,
+                             cluster_kwargs=cluster_kwargs)

@@ -256,3 +256,25 @@ def test_dask_frame_reads_a_stage_folder_lazily(tmp_path):
     frame = scale.dask_frame(tmp_path / "p", columns=["tile_id", "n03"])
     assert frame.npartitions == 3
     assert int(frame["n03"].sum().compute(scheduler="sync")) == int(synthetic_counts(synthetic_tiles(90))["n03"].sum())
+
+
+def test_caption_stats_over_partitions_equal_one_pass(client, tmp_path):
+    from cen import textstats
+
+    rng = np.random.default_rng(7)
+    words = ["water", "trees", "a", "crop", "fields", "urban", "the", "bare", "land", "and", "grassland"]
+    texts = [" ".join(rng.choice(words, rng.integers(3, 30))) + ". Mostly tree cover." for _ in range(900)]
+    captions = pd.DataFrame({"tile_id": [f"t{i // 2:04d}" for i in range(900)],
+                             "paradigm": ["gpt35", "gpt4v"] * 450, "text": texts})
+    captions.to_parquet(tmp_path / "captions.parquet", index=False, row_group_size=100)
+    one_pass = textstats.caption_stats(captions, by="paradigm")
+    chunked = scale.caption_stats(tmp_path / "captions.parquet", by="paradigm", client=client,
+                                  rows_per_chunk=200, batch_size=50, progress=False)
+    assert list(chunked) == list(one_pass) == [("gpt35",), ("gpt4v",)]
+    for key in one_pass:
+        a, b = one_pass[key], chunked[key]
+        assert b.summary() == a.summary()
+        assert (b.lengths, b.sentences) == (a.lengths, a.sentences)
+        assert (b.words, b.class_mentions, b.class_captions) == (a.words, a.class_mentions, a.class_captions)
+    with pytest.raises(scale.ScaleError, match="no column 'caption'"):
+        scale.caption_stats(tmp_path / "captions.parquet", text_col="caption", client="sync", progress=False)
