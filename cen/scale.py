@@ -466,6 +466,33 @@ def read_stage(out_dir: str | Path, columns: Sequence[str] | None = None) -> pd.
     return pd.concat([pd.read_parquet(f, columns=columns) for f in files], ignore_index=True)
 
 
+def merge_stage(out_dir: str | Path, path: str | Path) -> Path:
+    """Concatenate a stage folder's partitions into one Parquet file, one partition at a time.
+
+    Memory holds one partition; the file is written atomically and keeps GeoParquet metadata
+    when the partitions have it (e.g. to hand ``stats.parquet`` to the next notebook).
+    """
+    from cen.tiling import atomic_path
+
+    files = partition_files(out_dir)
+    if not files:
+        raise ScaleError(f"{out_dir}: no partition files ({PART_GLOB}) to merge")
+    first = pq.read_schema(files[0])
+    keep = {k: v for k, v in (first.metadata or {}).items() if k != META_KEY}
+    try:  # an all-null column in one partition has type null: promote it to the others' type
+        schema = pa.unify_schemas([pq.read_schema(f).remove_metadata() for f in files],
+                                  promote_options="permissive").with_metadata(keep)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise ScaleError(f"{out_dir}: partitions have incompatible columns ({exc})") from exc
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for f in files:
+            table = pq.read_table(f)
+            if table.schema.names != schema.names:
+                raise ScaleError(f"{f}: columns {table.schema.names} differ from {files[0].name}'s {first.names}")
+            writer.write_table(table.replace_schema_metadata(keep).cast(schema))
+    return Path(path)
+
+
 def dask_frame(source: str | Path, columns: Sequence[str] | None = None) -> "dask.dataframe.DataFrame":  # noqa: F821
     """A lazy :mod:`dask.dataframe` over a stage folder (one Dask partition per file) or a Parquet file."""
     import dask.dataframe as dd

@@ -278,3 +278,16 @@ def test_caption_stats_over_partitions_equal_one_pass(client, tmp_path):
         assert (b.words, b.class_mentions, b.class_captions) == (a.words, a.class_mentions, a.class_captions)
     with pytest.raises(scale.ScaleError, match="no column 'caption'"):
         scale.caption_stats(tmp_path / "captions.parquet", text_col="caption", client="sync", progress=False)
+
+
+def test_merge_stage_writes_one_table_in_partition_order(tmp_path):
+    import geopandas as gpd
+
+    scale.run_stage(with_footprints, synthetic_tiles(7), tmp_path / "geo", client="sync", partition_size=3,
+                    progress=False)
+    merged = scale.merge_stage(tmp_path / "geo", tmp_path / "all.parquet")
+    back = gpd.read_parquet(merged)
+    assert back["tile_id"].tolist() == synthetic_tiles(7)["tile_id"].tolist() and back.crs.to_epsg() == 4326
+    assert scale.META_KEY not in pq.read_schema(merged).metadata
+    with pytest.raises(scale.ScaleError, match="no partition files"):
+        scale.merge_stage(tmp_path / "nothing", tmp_path / "x.parquet")
