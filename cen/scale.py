@@ -668,3 +668,77 @@ def caption_stats(
     return reduce_partitions(source, partial, merge_caption_stats, columns=[text_col, *by_cols], client=client,
                              rows_per_chunk=rows_per_chunk, batch_size=batch_size, progress=progress,
                              cluster_kwargs=cluster_kwargs)
+
+
+# --- the statistics stage (cen.stats) --------------------------------------------------------
+
+def _read_tiles(tiles: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, Path | None]:
+    if isinstance(tiles, pd.DataFrame):
+        return tiles, None
+    path = Path(tiles)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: tiles table not found (run notebook 01 / cen.sources first)")
+    return pd.read_parquet(path), path.parent
+
+
+def run_stats(
+    tiles: pd.DataFrame | str | Path,
+    out_dir: str | Path,
+    *,
+    client: ClientLike = None,
+    compat: bool = False,
+    seed: int | None = None,
+    base_dir: str | Path | None = None,
+    partition_size: int = 512,
+    merge_to: str | Path | None = None,
+    **run_kwargs: Any,
+) -> StageRun:
+    """:func:`cen.stats.stats_table_from_tiles` over the labelled tiles of a tiles table, on Dask.
+
+    Tiles without a ``label_path`` (image-only rows) are left out. Partitions go to ``out_dir``;
+    ``merge_to`` (e.g. ``workdir / "stats.parquet"``) also writes the single table the next
+    notebook reads. Relative label paths resolve against ``base_dir`` (default: the tiles
+    table's folder). Other keyword arguments go to :func:`run_stage`.
+    """
+    import functools
+
+    from cen import stats
+
+    table, parent = _read_tiles(tiles)
+    if "label_path" not in table.columns:
+        raise ScaleError(f"{tiles if parent else 'tiles table'}: no column 'label_path'")
+    labelled = table[table["label_path"].notna()].reset_index(drop=True)
+    seed = stats.DEFAULT_SEED if seed is None else seed
+    root = base_dir if base_dir is not None else parent
+    stage = functools.partial(stats.stats_table_from_tiles, compat=compat, seed=seed,
+                              base_dir=None if root is None else str(root), progress=False)
+    name = f"cen.stats.stats_table_from_tiles[v{stats.STATS_VERSION},compat={compat},seed={seed}]"
+    run = run_stage(stage, labelled, out_dir, client=client, partition_size=partition_size, stage_name=name,
+                    **run_kwargs)
+    if merge_to is not None:
+        merge_stage(out_dir, merge_to)
+    return run
+
+
+def _stats_partial(frame: pd.DataFrame) -> Any:
+    from cen.stats import DatasetStats
+
+    return DatasetStats.from_table(frame)
+
+
+def _stats_merge(a: Any, b: Any) -> Any:
+    return a.merge(b)
+
+
+def dataset_stats(source: str | Path | Sequence[str | Path], *, client: ClientLike = None,
+                  rows_per_chunk: int = 100_000, batch_size: int = 20_000, progress: bool = True,
+                  cluster_kwargs: dict[str, Any] | None = None) -> Any:
+    """:class:`cen.stats.DatasetStats` of a stats table (file, partition folder or file list).
+
+    Reads only the count columns, chunk by chunk, so any number of tiles fits in memory.
+    """
+    from cen.stats import COUNT_COLUMNS
+
+    return reduce_partitions(source, _stats_partial, _stats_merge, columns=list(COUNT_COLUMNS), client=client,
+                             rows_per_chunk=rows_per_chunk, batch_size=batch_size, progress=progress,
+                             cluster_kwargs=cluster_kwargs)

@@ -49,12 +49,20 @@ def synthetic_counts(tiles: pd.DataFrame) -> pd.DataFrame:
 
 
 def kill_worker_once(tiles: pd.DataFrame, marker_dir: str, victim: str) -> pd.DataFrame:
-    """Like :func:`synthetic_counts`, but the first attempt at ``victim``'s partition SIGKILLs its worker."""
+    """:func:`synthetic_stats`, but the first attempt at ``victim``'s partition SIGKILLs its worker."""
     marker = Path(marker_dir) / "killed"
     if victim in set(tiles["tile_id"]) and not marker.exists():
         marker.write_text(str(os.getpid()))
         os.kill(os.getpid(), signal.SIGKILL)
-    return synthetic_counts(tiles)
+    return synthetic_stats(tiles)
+
+
+def synthetic_stats(tiles: pd.DataFrame) -> pd.DataFrame:
+    """cen.stats over synthetic label arrays (no files)."""
+    from cen import stats
+
+    ids = tiles["tile_id"].tolist()
+    return stats.stats_table(np.stack([synthetic_labels(t) for t in ids]), ids)
 
 
 def drops_a_tile(tiles: pd.DataFrame) -> pd.DataFrame:
@@ -116,16 +124,33 @@ def synthetic_tiles(n: int) -> pd.DataFrame:
 # --- tests -----------------------------------------------------------------------------------
 
 def test_demo_stats_on_cluster_equal_single_process(client, demo_tiles, tmp_path):
+    from cen import stats
+
     assert len(demo_tiles) >= 20
-    run = scale.run_stage(label_counts, demo_tiles, tmp_path / "stats", client=client, partition_size=5,
-                          progress=False)
+    run = scale.run_stats(demo_tiles, tmp_path / "stats", client=client, partition_size=5, progress=False,
+                          merge_to=tmp_path / "stats.parquet")
     assert (run.n_partitions, run.n_computed, run.n_skipped) == (5, 5, 0)
     assert len(run.peak_rss_by_worker) == 2, "both worker processes should have taken partitions"
     assert run.dashboard and run.dashboard.startswith("http")
-    on_cluster = scale.read_stage(tmp_path / "stats")
-    single = label_counts(demo_tiles)
-    pd.testing.assert_frame_equal(on_cluster, single)
-    assert on_cluster.filter(like="n").to_numpy().sum() == len(demo_tiles) * 256 * 256
+    single = stats.stats_table_from_tiles(demo_tiles, progress=False)
+    pd.testing.assert_frame_equal(scale.read_stage(tmp_path / "stats"), single)
+    pd.testing.assert_frame_equal(stats.read_stats(tmp_path / "stats.parquet"), single)
+    assert single["gpt35_context"].str.len().min() > 0
+    # dataset-level statistics from the partitions, chunked, equal the whole-table accumulator
+    acc = scale.dataset_stats(tmp_path / "stats", client=client, rows_per_chunk=4, batch_size=3, progress=False)
+    whole = stats.DatasetStats.from_table(single)
+    assert acc.n_tiles == len(demo_tiles)
+    pd.testing.assert_frame_equal(acc.class_frame(), whole.class_frame())
+    pd.testing.assert_frame_equal(acc.region_frame(), whole.region_frame())
+
+
+def test_label_stage_reads_demo_geotiffs_on_cluster(client, demo_tiles, tmp_path):
+    run = scale.run_stage(label_counts, demo_tiles, tmp_path / "counts", client=client, partition_size=8,
+                          progress=False)
+    assert run.n_rows == len(demo_tiles)
+    counts = scale.read_stage(tmp_path / "counts")
+    pd.testing.assert_frame_equal(counts, label_counts(demo_tiles))
+    assert (counts.filter(like="n").sum(axis=1) == 256 * 256).all()
 
 
 def test_sync_mode_and_scheduler_address_give_the_same_partitions(client, tmp_path):
@@ -171,7 +196,7 @@ def test_worker_killed_mid_run_loses_and_duplicates_no_tiles(client, tmp_path):
     result = scale.read_stage(tmp_path / "out")
     assert result["tile_id"].is_unique
     assert sorted(result["tile_id"]) == sorted(tiles["tile_id"])
-    pd.testing.assert_frame_equal(result, synthetic_counts(tiles))
+    pd.testing.assert_frame_equal(result, synthetic_stats(tiles))
     client.wait_for_workers(2, timeout=60)  # the nanny restarted the killed worker
 
 
