@@ -1,0 +1,416 @@
+"""cen.stats: region counts, GPT-3.5 / GPT-4V contexts (compat and default), tables, dataset stats."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cen import stats
+from cen.landcover import indices_to_codes
+from release_reference import (
+    counts_reference,
+    gpt4v_class_reference,
+    gpt4v_region_reference,
+    gpt35_reference,
+)
+
+HEAD = "The {} mainly contains the following land cover types, in descending order of content: "
+REG = ["top left", "top right", "bottom left", "bottom right", "middle"]
+
+
+def quadrants(tl: int, tr: int, bl: int, br: int, size: int = 32) -> np.ndarray:
+    h = size // 2
+    m = np.zeros((size, size), np.uint8)
+    m[:h, :h], m[:h, h:], m[h:, :h], m[h:, h:] = tl, tr, bl, br
+    return m
+
+
+def nouns(seed: int, k: int) -> list[str]:
+    r = random.Random(seed)
+    return [r.choice(stats.NOUNS) for _ in range(k)]
+
+
+def sample_maps(n: int, seed: int = 0, size: tuple[int, int] = (256, 256)):
+    """Random and structured maps: noise, blocks, sparse rectangles, skewed class mixes."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    for i in range(n):
+        kind = i % 4
+        if kind == 0:
+            yield rng.integers(0, 12, size, dtype=np.uint8)
+        elif kind == 1:
+            b = int(rng.choice([2, 4, 8, 16]))
+            g = rng.integers(0, 12, (-(-h // b), -(-w // b)), dtype=np.uint8)
+            yield np.repeat(np.repeat(g, b, 0), b, 1)[:h, :w].copy()
+        elif kind == 2:
+            m = np.zeros(size, np.uint8)
+            for _ in range(rng.integers(0, 6)):
+                r, c = rng.integers(0, h), rng.integers(0, w)
+                m[r : r + rng.integers(1, 12), c : c + rng.integers(1, 12)] = rng.integers(0, 12)
+            yield m
+        else:
+            p = rng.dirichlet(np.ones(12) * 0.3)
+            yield rng.choice(12, size=size, p=p).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- counts
+
+
+def test_region_counts_quadrants_exact():
+    m = quadrants(1, 2, 3, 4)
+    c = stats.region_counts(m)
+    assert c.shape == (6, 12) and c.dtype == np.int64
+    assert c[0].tolist() == [0, 256, 256, 256, 256, 0, 0, 0, 0, 0, 0, 0]
+    for r, cls in enumerate([1, 2, 3, 4], start=1):
+        expected = np.zeros(12, int)
+        expected[cls] = 256
+        assert c[r].tolist() == expected.tolist()
+    assert c[5].tolist() == [0, 64, 64, 64, 64, 0, 0, 0, 0, 0, 0, 0]
+    assert stats.REGIONS == ("whole", "top left", "top right", "bottom left", "bottom right", "middle")
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (3, 5), (7, 9), (37, 53), (256, 256)])
+def test_region_counts_match_slices_any_shape(shape):
+    maps = list(sample_maps(8, seed=shape[0], size=shape))
+    batch = stats.region_counts(np.stack(maps))
+    assert batch.shape == (8, 6, 12)
+    for m, got in zip(maps, batch):
+        assert np.array_equal(got, counts_reference(m))
+        assert np.array_equal(stats.region_counts(m), got)
+        assert got[1:5].sum() == m.size  # quadrants tile the map
+    assert np.array_equal(batch[0, :, :].sum(axis=1), stats.region_sizes(*shape))
+
+
+def test_region_counts_accepts_other_integer_dtypes():
+    m = quadrants(5, 6, 7, 8)
+    for dt in (np.int64, np.int8, np.uint16):
+        assert np.array_equal(stats.region_counts(m.astype(dt)), stats.region_counts(m))
+
+
+# ---------------------------------------------------------------- GPT-3.5
+
+
+def test_gpt35_ties_first_appearance_and_region_tie_order():
+    # tree in the top left is scanned first; all four classes have 256 pixels (a four-way tie)
+    m = quadrants(3, 1, 2, 4)
+    n = nouns(7, 8)
+    compat = stats.gpt35_context(m, compat=True, rng=random.Random(7))
+    assert compat == (
+        "tree; water; developed area; shrub; \n"
+        + HEAD.format("top left") + f"tree (extra large {n[0]}).\n"
+        + HEAD.format("top right") + f"water (extra large {n[1]}).\n"
+        + HEAD.format("bottom left") + f"developed area (extra large {n[2]}).\n"
+        + HEAD.format("bottom right") + f"shrub (extra large {n[3]}).\n"
+        # middle: 64 px of each, ties in descending class index in compat mode
+        + HEAD.format("middle") + f"shrub (medium {n[4]}), tree (medium {n[5]}), and developed area (medium {n[6]}).\n"
+    )
+    default = stats.gpt35_context(m, rng=random.Random(7))
+    assert default.startswith("water; developed area; tree; shrub; \n")  # ties: ascending index
+    assert default.endswith(
+        HEAD.format("middle") + f"water (medium {n[4]}), developed area (medium {n[5]}), and tree (medium {n[6]}).\n"
+    )
+    assert compat == gpt35_reference(m, random.Random(7))
+
+
+def test_gpt35_threshold_19_20_and_empty_regions():
+    m = np.zeros((32, 32), np.uint8)
+    m[0, :10], m[1, :10] = 5, 5  # 20 px of grass
+    m[2, :10], m[3, :9] = 6, 6  # 19 px of crop
+    c = stats.region_counts(m)
+    assert c[1, 5] == 20 and c[1, 6] == 19
+    n = nouns(3, 2)
+    compat = stats.gpt35_context(m, compat=True, rng=random.Random(3))
+    # grass: 20 / 39 non-background pixels = 0.51 -> large; the other regions list nothing and
+    # the release's header then runs on without a newline
+    assert compat == (
+        "grass; \n"
+        + HEAD.format("top left") + f"grass (large {n[0]}).\n"
+        + HEAD.format("top right") + HEAD.format("bottom left") + HEAD.format("bottom right") + HEAD.format("middle")
+    )
+    assert compat == gpt35_reference(m, random.Random(3))
+    default = stats.gpt35_context(m, rng=random.Random(3))
+    assert default == (
+        "grass; \n"
+        + HEAD.format("top left") + f"grass (large {n[0]}).\n"
+        + "The top right contains no labelled land cover.\n"
+        + "The bottom left contains no labelled land cover.\n"
+        + "The bottom right contains no labelled land cover.\n"
+        + "The middle contains no labelled land cover.\n"
+    )
+    # a region with labelled pixels, none reaching 20
+    m2 = np.zeros((32, 32), np.uint8)
+    m2[20, 20:39] = 9  # 12 px of wetland in the bottom right
+    m2[16, 0:19] = 9  # 16 px in the bottom left
+    d2 = stats.gpt35_context(m2)
+    assert "The bottom right contains only scattered land cover, no type covers 20 pixels.\n" in d2
+    assert d2.startswith("wetland; \n")  # 28 px over the whole map
+
+
+def test_gpt35_all_background():
+    m = np.zeros((16, 16), np.uint8)
+    assert stats.gpt35_context(m, compat=True) == "\n" + "".join(HEAD.format(r) for r in REG)
+    assert stats.gpt35_context(m, compat=True) == gpt35_reference(m, random.Random(0))
+    d = stats.gpt35_context(m)
+    assert d.startswith("no land cover type covers 20 pixels or more; \n")
+    assert d.count("contains no labelled land cover.\n") == 5
+
+
+def test_gpt35_single_class_and_default_rng():
+    m = np.full((64, 64), 8, np.uint8)
+    n = nouns(stats.DEFAULT_SEED, 5)
+    expected = "snow; \n" + "".join(HEAD.format(r) + f"snow (extra large {k}).\n" for r, k in zip(REG, n))
+    assert stats.gpt35_context(m, compat=True) == expected
+    assert stats.gpt35_context(m) == expected  # no bug is triggered: both modes agree
+    r = random.Random(11)
+    stats.gpt35_context(m, rng=r)
+    assert r.getstate() != random.Random(11).getstate()  # the caller's generator is used
+
+
+def test_gpt35_all_eleven_classes():
+    m = np.zeros((64, 64), np.uint8)
+    flat = m.reshape(-1)
+    start = 0
+    for c in range(1, 12):  # class c gets 30 * c pixels, laid out in scan order
+        flat[start : start + 30 * c] = c
+        start += 30 * c
+    text = stats.gpt35_context(m, compat=True, rng=random.Random(1))
+    names = ["moss", "mangroves", "wetland", "snow", "bare land", "crop", "grass", "shrub", "tree",
+             "developed area", "water"]
+    assert text.split("\n")[0] == "; ".join(names) + "; "
+    assert text == gpt35_reference(m, random.Random(1))
+    assert stats.gpt35_context(m, rng=random.Random(1)).split("\n")[0] == text.split("\n")[0]
+    cls_block, reg_block = stats.gpt4v_context(m, compat=True)
+    assert len(cls_block.splitlines()) == 11
+    assert cls_block == gpt4v_class_reference(m) and reg_block == gpt4v_region_reference(m)
+
+
+# ---------------------------------------------------------------- GPT-4V
+
+
+def test_gpt4v_exact_blocks_and_denominator_quirk():
+    m = quadrants(3, 1, 0, 1)  # 32x32: quadrants of 256 px
+    cls_compat, reg_compat = stats.gpt4v_context(m, compat=True)
+    # the release divides by 128*128 whatever the size: 256 px -> 1.56 %
+    assert cls_compat == (
+        "tree:  top left part: 1.56%  top right part: 0.00%  bottom left part: 0.00%  "
+        "bottom right part: 0.00%  middle part: 0.39% \n"
+        "water:  top left part: 0.00%  top right part: 1.56%  bottom left part: 0.00%  "
+        "bottom right part: 1.56%  middle part: 0.78% \n"
+    )
+    assert reg_compat == (
+        "top_left distribution: tree: 1.00;\n"
+        "top_right distribution: water: 1.00;\n"
+        "bottom_left distribution:\n"
+        "bottom_right distribution: water: 1.00;\n"
+        "middle distribution: water: 0.50; tree: 0.25;\n"
+    )
+    cls_default, reg_default = stats.gpt4v_context(m)
+    assert cls_default == (  # real region sizes; whole-map count order (water 512 > tree 256)
+        "water:  top left part: 0.00%  top right part: 100.00%  bottom left part: 0.00%  "
+        "bottom right part: 100.00%  middle part: 50.00% \n"
+        "tree:  top left part: 100.00%  top right part: 0.00%  bottom left part: 0.00%  "
+        "bottom right part: 0.00%  middle part: 25.00% \n"
+    )
+    assert reg_default == reg_compat.replace("bottom_left distribution:\n",
+                                             "bottom_left distribution: no labelled land cover;\n")
+
+
+def test_gpt4v_region_ties_ascending_index():
+    m = quadrants(6, 2, 6, 2)
+    reg = stats.gpt4v_context(m, compat=True)[1]
+    assert reg.splitlines()[4] == "middle distribution: developed: 0.50; crop: 0.50;"
+    assert reg == gpt4v_region_reference(m)
+
+
+def test_256_maps_default_4v_equals_compat_up_to_class_order():
+    for m in sample_maps(8, seed=3):
+        cc, rc = stats.gpt4v_context(m, compat=True)
+        cd, rd = stats.gpt4v_context(m)
+        assert sorted(cc.splitlines()) == sorted(cd.splitlines())
+        if (m != 0).reshape(4, 64, 4, 64).any(axis=(1, 3)).all():
+            assert rc == rd
+
+
+# ---------------------------------------------------------------- compat == release transcription
+
+
+@pytest.mark.parametrize("size", [(256, 256), (64, 48), (9, 13)])
+def test_compat_equals_release_transcription(size):
+    n = 120 if size == (256, 256) else 60
+    for i, m in enumerate(sample_maps(n, seed=size[1], size=size)):
+        assert stats.gpt35_context(m, compat=True, rng=random.Random(i)) == gpt35_reference(m, random.Random(i)), i
+        cls_block, reg_block = stats.gpt4v_context(m, compat=True)
+        assert cls_block == gpt4v_class_reference(m), i
+        assert reg_block == gpt4v_region_reference(m), i
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "bad, exc, words",
+    [
+        (np.zeros((8, 8), np.float32), TypeError, "integer"),
+        (np.zeros((8, 8), bool), TypeError, "integer"),
+        (np.zeros(64, np.uint8), stats.LabelError, "shape (64,)"),
+        (np.zeros((2, 2, 8, 8), np.uint8), stats.LabelError, "shape"),
+        (np.zeros((1, 8), np.uint8), stats.LabelError, "at least 2x2"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(bad, exc, words):
+    with pytest.raises(exc, match=None) as info:
+        stats.region_counts(bad)
+    assert words in str(info.value)
+
+
+def test_out_of_range_values_name_map_and_pixel():
+    stack = np.zeros((3, 8, 8), np.uint8)
+    stack[2, 5, 6] = 12
+    with pytest.raises(stats.LabelError, match=r"map 2 has value 12 at pixel \(row 5, col 6\)"):
+        stats.region_counts(stack)
+    neg = np.zeros((8, 8), np.int16)
+    neg[1, 1] = -1
+    with pytest.raises(stats.LabelError, match="value -1"):
+        stats.gpt35_context(neg)
+    with pytest.raises(stats.LabelError, match="one \\(H, W\\) label map"):
+        stats.gpt4v_context(np.zeros((2, 8, 8), np.uint8))
+    with pytest.raises(stats.LabelError, match="value 80"):  # WorldCover codes, not indices
+        stats.stats_table(np.full((1, 8, 8), 80, np.uint8), ["t"])
+
+
+# ---------------------------------------------------------------- tables
+
+
+def test_stats_table_rows_match_functions_and_are_batch_independent():
+    maps = np.stack(list(sample_maps(12, seed=9, size=(64, 64))) + [np.zeros((64, 64), np.uint8)])
+    ids = [f"tile{i:02d}" for i in range(len(maps))]
+    for compat in (False, True):
+        t = stats.stats_table(maps, ids, compat=compat, seed=5)
+        t1 = stats.stats_table(maps, ids, compat=compat, seed=5, batch_size=1)
+        pd.testing.assert_frame_equal(t, t1)
+        assert t["tile_id"].tolist() == ids
+        assert np.array_equal(stats.counts_from_table(t), stats.region_counts(maps))
+        for i in (0, 5, 12):
+            assert t.loc[i, "gpt35_context"] == stats.gpt35_context(maps[i], compat=compat, rng=stats.tile_rng(5, ids[i]))
+            assert (t.loc[i, "gpt4v_class_block"], t.loc[i, "gpt4v_region_block"]) == stats.gpt4v_context(maps[i], compat=compat)
+        assert set(t["stats_version"]) == {stats.STATS_VERSION} and set(t["compat"]) == {compat}
+    assert np.allclose(t[list(stats.SHARE_COLUMNS)].sum(axis=1), 1.0)
+    last = t.iloc[-1]
+    assert last["dominant_class"] == "background" and pd.isna(last["top1_class"]) and last["n_classes"] == 0
+    assert last["empty_regions"] == "top left,top right,bottom left,bottom right,middle"
+    # reordering tiles does not change any tile's text (per-tile noun generators)
+    rev = stats.stats_table(maps[::-1], ids[::-1], seed=5).set_index("tile_id").loc[ids]
+    fwd = stats.stats_table(maps, ids, seed=5).set_index("tile_id")
+    assert rev["gpt35_context"].tolist() == fwd["gpt35_context"].tolist()
+
+
+def test_stats_table_top_classes():
+    m = np.zeros((32, 32), np.uint8)
+    m[:10] = 3
+    m[10:14] = 1
+    m[14:16] = 9
+    t = stats.stats_table(m, ["x"])
+    assert (t.loc[0, "top1_class"], t.loc[0, "top2_class"], t.loc[0, "top3_class"]) == ("tree", "water", "wetland")
+    assert t.loc[0, "dominant_class"] == "tree" and t.loc[0, "n_classes"] == 3
+    assert t.loc[0, "share_tree"] == pytest.approx(320 / 1024)
+    assert t.loc[0, "count_top_left_tree"] == 160 and t.loc[0, "count_middle_water"] == 4 * 16
+
+
+def test_stats_table_rejects_bad_ids():
+    maps = np.zeros((2, 8, 8), np.uint8)
+    with pytest.raises(ValueError, match="2 label maps but 1 tile ids"):
+        stats.stats_table(maps, ["a"])
+    with pytest.raises(ValueError, match="'a' occurs more than once"):
+        stats.stats_table(maps, ["a", "a"])
+
+
+def _write_label_tif(path, indices):
+    import rasterio
+    from rasterio.transform import from_origin
+
+    codes = indices_to_codes(indices)
+    with rasterio.open(path, "w", driver="GTiff", width=codes.shape[1], height=codes.shape[0], count=1,
+                       dtype="uint8", crs="EPSG:4326", transform=from_origin(10, 50, 1e-4, 1e-4)) as dst:
+        dst.write(codes, 1)
+
+
+def test_stats_from_tiles_parquet_roundtrip(tmp_path):
+    maps = list(sample_maps(5, seed=4, size=(32, 32))) + [np.full((16, 24), 2, np.uint8)]
+    (tmp_path / "labels").mkdir()
+    rows = []
+    for i, m in enumerate(maps):
+        rel = f"labels/t{i}.tif"
+        _write_label_tif(tmp_path / rel, m)
+        rows.append({"tile_id": f"t{i}", "label_path": rel})
+    tiles_path = tmp_path / "tiles.parquet"
+    pd.DataFrame(rows).to_parquet(tiles_path)
+    t = stats.stats_table_from_tiles(tiles_path, progress=False)
+    assert t["tile_id"].tolist() == [f"t{i}" for i in range(6)]
+    for i, m in enumerate(maps):
+        assert np.array_equal(stats.counts_from_table(t)[i], stats.region_counts(m))
+    assert (t.loc[5, "height"], t.loc[5, "width"]) == (16, 24)
+
+    out = tmp_path / "work" / "stats.parquet"
+    first = stats.compute_stats(tiles_path, out, progress=False)
+    mtime = out.stat().st_mtime_ns
+    again = stats.compute_stats(tiles_path, out, progress=False)
+    assert out.stat().st_mtime_ns == mtime  # reused, not recomputed
+    pd.testing.assert_frame_equal(first, again)
+    stats.compute_stats(tiles_path, out, compat=True, progress=False)
+    assert bool(stats.read_stats(out)["compat"].all())
+    assert not list(out.parent.glob(".*tmp"))
+
+
+def test_stats_from_tiles_errors_name_file_and_column(tmp_path):
+    with pytest.raises(FileNotFoundError, match="tiles.parquet"):
+        stats.stats_table_from_tiles(tmp_path / "tiles.parquet")
+    pd.DataFrame({"tile_id": ["a"]}).to_parquet(tmp_path / "t.parquet")
+    with pytest.raises(KeyError, match="label_path"):
+        stats.stats_table_from_tiles(tmp_path / "t.parquet")
+    bad = tmp_path / "bad.tif"
+    import rasterio
+
+    with rasterio.open(bad, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8") as dst:
+        dst.write(np.full((4, 4), 33, np.uint8), 1)
+    pd.DataFrame({"tile_id": ["a"], "label_path": [str(bad)]}).to_parquet(tmp_path / "t2.parquet")
+    with pytest.raises(stats.LabelError, match="bad.tif.*unknown WorldCover code 33"):
+        stats.stats_table_from_tiles(tmp_path / "t2.parquet", progress=False)
+    pd.DataFrame({"tile_id": ["a"]}).to_parquet(tmp_path / "s.parquet")
+    with pytest.raises(KeyError, match="s.parquet: missing column 'count_whole_background'"):
+        stats.read_stats(tmp_path / "s.parquet")
+
+
+# ---------------------------------------------------------------- dataset-level
+
+
+def test_dataset_stats_exact_and_streaming():
+    a = quadrants(3, 3, 1, 0)  # tree dominant everywhere it is present
+    b = np.zeros((32, 32), np.uint8)  # all background
+    c = quadrants(5, 5, 5, 6)
+    acc = stats.DatasetStats().update_labels(np.stack([a, b, c]))
+    assert acc.n_tiles == 3
+    assert acc.class_pixels[[0, 1, 3, 5, 6]].tolist() == [256 + 1024, 256, 512, 768, 256]
+    assert acc.class_presence[[0, 1, 3, 5, 6]].tolist() == [2, 1, 1, 1, 1]
+    assert acc.dominant.tolist() == [1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0]
+    # bottom left: water in a, nothing in b, grass in c
+    assert acc.region_dominant[3].tolist() == [1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]
+    frame = acc.class_frame()
+    assert frame["pixel_share"].sum() == pytest.approx(1.0)
+    assert frame.loc[3, "presence_share"] == pytest.approx(1 / 3)
+    regions = acc.region_frame()
+    assert len(regions) == 6 * 12 and regions.groupby("region")["tiles_dominant"].sum().eq(3).all()
+
+    maps = np.stack(list(sample_maps(40, seed=2, size=(64, 64))))
+    whole = stats.DatasetStats().update_labels(maps)
+    streamed = stats.stream_stats((maps[i : i + 7] for i in range(0, 40, 7)), contexts=True)
+    merged = stats.DatasetStats().update_labels(maps[:13]).merge(stats.DatasetStats().update_labels(maps[13:]))
+    table = stats.DatasetStats.from_table(stats.stats_table(maps, [str(i) for i in range(40)]))
+    for other in (streamed, merged, table):
+        assert other.n_tiles == 40
+        for name in ("class_pixels", "class_presence", "dominant", "region_dominant"):
+            assert np.array_equal(getattr(other, name), getattr(whole, name)), name
+    with pytest.raises(ValueError, match=r"\(N, 6, 12\)"):
+        stats.DatasetStats().update(np.zeros((3, 12)))
