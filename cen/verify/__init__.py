@@ -1,0 +1,41 @@
+"""Caption verification: automatic checks against the labels, safe fixes with an audit trail,
+review decisions and a label-consistency score.
+
+ChatEarthNet's authors checked every caption by hand, mainly removing comparisons between the
+four images of a GPT-4V answer ("The fourth image" -> "This image"; "with a larger extent than
+in the other images" and "Similarly," removed), and overwrote the old captions. Here the
+checks run automatically against each tile's ``(6, 12)`` region counts
+(:func:`cen.stats.region_counts`), the safe fixes are logged before/after/rule/time, and a
+human decides the rest through an append-only decision log.
+
+Modules: :mod:`~cen.verify.lexicon` (word lists), :mod:`~cen.verify.parse` (claims in a
+caption), :mod:`~cen.verify.checks`, :mod:`~cen.verify.fixes`, :mod:`~cen.verify.score`,
+:mod:`~cen.verify.review` (decision log), :mod:`~cen.verify.table` (whole tables, notebook 04),
+:mod:`~cen.verify.inject` (planted faults for the demo).
+"""
+
+from cen.verify.checks import (
+    CHECK_CODES,
+    CheckConfig,
+    Flag,
+    check_caption,
+    check_captions,
+    label_checks,
+    region_shares,
+    text_checks,
+)
+from cen.verify.fixes import Fix, apply_safe_fixes
+from cen.verify.inject import FAULTS, detect_injected, detection_rates, inject_faults
+from cen.verify.lexicon import REGIONS
+from cen.verify.parse import ParsedCaption, parse_caption
+from cen.verify.review import DecisionLog, caption_key, highlight_html, resolve
+from cen.verify.score import SCORE_COLUMNS, consistency_score, score_table, summarize_scores
+from cen.verify.table import VerificationResult, read_captions, verify_captions, write_verified
+
+__all__ = [
+    "CHECK_CODES", "CheckConfig", "DecisionLog", "FAULTS", "Fix", "Flag", "ParsedCaption", "REGIONS",
+    "SCORE_COLUMNS", "VerificationResult", "apply_safe_fixes", "caption_key", "check_caption",
+    "check_captions", "consistency_score", "detect_injected", "detection_rates", "highlight_html",
+    "inject_faults", "label_checks", "parse_caption", "read_captions", "region_shares", "resolve",
+    "score_table", "summarize_scores", "text_checks", "verify_captions", "write_verified",
+]

@@ -1,0 +1,284 @@
+"""Automatic caption checks against the text itself and the tile's land-cover statistics.
+
+Every check returns :class:`Flag` records (a code, a message and the character span it
+concerns). :func:`check_caption` runs the per-caption checks on one caption and its
+``(6, 12)`` region-count array; :func:`check_captions` runs them over a table and adds the
+table-level checks (duplicates across tiles, length outliers).
+
+Region-count arrays hold pixel counts per region (whole, top left, top right, bottom left,
+bottom right, middle; see :data:`cen.verify.lexicon.REGIONS`) × ChatEarthNet index (0 … 11,
+0 = background). Shares are taken over the non-background pixels of a region, as the GPT-3.5
+statistics do.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from cen import landcover
+from cen.verify import lexicon as lx
+from cen.verify.parse import ParsedCaption, parse_caption
+
+CHECK_CODES: dict[str, str] = {
+    "empty": "the caption is empty",
+    "truncated": "the caption stops mid-sentence",
+    "duplicate_sentence": "a sentence is repeated inside the caption",
+    "cross_image": "refers to or compares with another image",
+    "banned_word": "uses a word the prompt banned (or a close variant)",
+    "colour_word": "uses a colour word although the prompt forbade them",
+    "hallucinated_class": "mentions a class absent from the tile's statistics",
+    "omitted_class": "does not mention a dominant class",
+    "denied_class": "says a class is absent although the statistics show it",
+    "wrong_region": "a claim about a region that the region's statistics contradict",
+    "wrong_proportion": "a proportion word inconsistent with the measured share",
+    "duplicate": "the same text as another tile's caption",
+    "length_outlier": "unusually short or long for its paradigm",
+}
+"""Every check code and what it means (the order the notebook reports them in)."""
+
+FIXABLE_CODES = frozenset({"cross_image"})
+"""Codes an automatic correction may resolve (see :mod:`cen.verify.fixes`)."""
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One finding of a check on one caption."""
+
+    code: str
+    message: str
+    start: int
+    end: int
+    """Character span of the caption text the finding concerns (``0, len`` for the whole caption)."""
+
+    @property
+    def fixable(self) -> bool:
+        return self.code in FIXABLE_CODES
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """Thresholds of the label checks (shares are fractions of non-background pixels, 0 … 1)."""
+
+    min_pixels: int = 1
+    """A class with fewer pixels than this in a region counts as absent there."""
+    omission_share: float = 0.20
+    """A class covering at least this share of the tile must be mentioned (the 'medium' bucket edge)."""
+    denial_share: float = 0.05
+    """A class said to be absent may cover at most this share of the region."""
+    tolerance: float = 0.02
+    """Slack added to both ends of every proportion range."""
+    dominance_margin: float = 0.10
+    """A class said to dominate may trail the region's largest class by at most this share."""
+    dominance_share: float = 0.40
+    """… or must cover at least this share."""
+
+
+def region_shares(counts: np.ndarray) -> np.ndarray:
+    """Shares ``(..., 6, 12)`` (float64) of each class among a region's non-background pixels."""
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts[..., 1:].sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(total > 0, counts / np.where(total > 0, total, 1), 0.0)
+    shares[..., 0] = 0.0
+    return shares
+
+
+def validate_counts(counts: np.ndarray, where: str = "region counts") -> np.ndarray:
+    """Check a ``(6, 12)`` or ``(N, 6, 12)`` non-negative count array; return it as ``int64``."""
+    arr = np.asarray(counts)
+    if arr.shape[-2:] != (len(lx.REGIONS), landcover.N_INDICES):
+        raise ValueError(f"{where}: expected shape (..., {len(lx.REGIONS)}, {landcover.N_INDICES}) "
+                         f"(regions {', '.join(lx.REGIONS)} × ChatEarthNet indices), got {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number) or (arr < 0).any():
+        raise ValueError(f"{where}: pixel counts must be non-negative numbers")
+    return arr.astype(np.int64, copy=False)
+
+
+def _name(cls: int) -> str:
+    return landcover.CLASSES[cls].name_gpt35
+
+
+def _region_label(regions: Sequence[int]) -> str:
+    return " / ".join(lx.REGIONS[r] for r in regions)
+
+
+def text_checks(text: str, paradigm: str = "gpt35") -> list[Flag]:
+    """Checks on the text alone: empty, truncated, repeated sentence, cross-image, banned, colour words."""
+    paradigm = lx.normalise_paradigm(paradigm)
+    if text is None or not str(text).strip():
+        return [Flag("empty", CHECK_CODES["empty"], 0, len(text or ""))]
+    flags: list[Flag] = []
+    stripped = text.rstrip()
+    if stripped[-1] not in ".!?\"')”’":
+        flags.append(Flag("truncated", f"ends with {stripped[-20:]!r} (no closing punctuation)",
+                          max(0, len(stripped) - 20), len(stripped)))
+    seen: dict[str, int] = {}
+    for m in re.finditer(r"[^.!?]+[.!?]", text):
+        key = " ".join(m.group().lower().split())
+        if len(key) > 20 and key in seen:
+            flags.append(Flag("duplicate_sentence", f"sentence repeated: {m.group().strip()[:60]!r}", m.start(), m.end()))
+        seen.setdefault(key, m.start())
+    for m in lx.CROSS_IMAGE_RE.finditer(text):
+        flags.append(Flag("cross_image", f"cross-image reference {m.group().strip()!r}", m.start(), m.end()))
+    banned, roots = lx.banned_regex(paradigm)
+    for m in banned.finditer(text):
+        word = " ".join(m.group().lower().split())
+        root = roots[word]
+        detail = f"banned word {word!r}" if word == root else f"{word!r}, a close variant of banned {root!r}"
+        flags.append(Flag("banned_word", detail, m.start(), m.end()))
+    if lx.PARADIGM_FORBIDS_COLOUR[paradigm]:
+        for m in lx.COLOUR_RE.finditer(text):
+            flags.append(Flag("colour_word", f"colour word {m.group()!r} (the {paradigm} prompt forbade them)",
+                              m.start(), m.end()))
+    return flags
+
+
+def label_checks(parsed: ParsedCaption, counts: np.ndarray, config: CheckConfig = CheckConfig()) -> list[Flag]:
+    """Checks of a parsed caption against its ``(6, 12)`` region counts."""
+    counts = np.asarray(counts)
+    shares = region_shares(counts)
+    flags: list[Flag] = []
+    reported: set[int] = set()
+    for m in parsed.mentions:
+        if m.negated or m.cls in reported or counts[lx.WHOLE, m.cls] >= config.min_pixels:
+            continue
+        reported.add(m.cls)
+        n = sum(1 for k in parsed.mentions if k.cls == m.cls and not k.negated)
+        flags.append(Flag("hallucinated_class",
+                          f"mentions {_name(m.cls)} ({parsed.text[m.start:m.end]!r}, {n}×) but the tile has "
+                          f"{int(counts[lx.WHOLE, m.cls])} {_name(m.cls)} pixels", m.start, m.end))
+    mentioned = parsed.mentioned
+    for cls in np.flatnonzero(shares[lx.WHOLE] >= config.omission_share):
+        if int(cls) not in mentioned and cls != landcover.BACKGROUND:
+            flags.append(Flag("omitted_class", f"{_name(int(cls))} covers {shares[lx.WHOLE, cls]:.0%} of the tile "
+                              "but is not mentioned", 0, len(parsed.text)))
+    for m in parsed.mentions:
+        regs = list(m.regions)
+        present = counts[regs, m.cls].sum()
+        share = _union_share(counts, regs, m.cls)
+        word = parsed.text[m.start:m.end]
+        if m.negated and share > config.denial_share:
+            code = "denied_class" if m.regions == (lx.WHOLE,) else "wrong_region"
+            flags.append(Flag(code, f"says no {word!r} in the {_region_label(regs)} but {_name(m.cls)} covers "
+                              f"{share:.0%} there", m.start, m.end))
+        elif (not m.negated and m.regions != (lx.WHOLE,) and present < config.min_pixels
+              and counts[lx.WHOLE, m.cls] >= config.min_pixels):
+            flags.append(Flag("wrong_region", f"places {word!r} in the {_region_label(regs)} where the statistics "
+                              f"have no {_name(m.cls)}", m.start, m.end))
+    for p in parsed.proportions:
+        if counts[lx.WHOLE, p.cls] < config.min_pixels:
+            continue  # already a hallucination
+        regs = list(p.regions)
+        share = _union_share(counts, regs, p.cls)
+        if p.word == "dominant":
+            top = max(_union_share(counts, regs, c) for c in range(1, landcover.N_INDICES))
+            ok = share >= config.dominance_share or share >= top - config.dominance_margin
+            expect = f"the largest class there covers {top:.0%}"
+        else:
+            lo, hi = max(0.0, p.low - config.tolerance), min(1.0, p.high + config.tolerance)
+            ok = lo <= share <= hi
+            expect = f"{p.word!r} means {p.low:.0%}–{p.high:.0%}"
+        if not ok:
+            flags.append(Flag("wrong_proportion", f"{parsed.text[p.start:p.end]!r} for {_name(p.cls)} in the "
+                              f"{_region_label(regs)}: measured {share:.0%}, {expect}", p.start, p.end))
+    return flags
+
+
+def _union_share(counts: np.ndarray, regions: list[int], cls: int) -> float:
+    total = counts[regions, 1:].sum()
+    return float(counts[regions, cls].sum() / total) if total > 0 else 0.0
+
+
+def check_caption(text: str, counts: np.ndarray, paradigm: str = "gpt35",
+                  config: CheckConfig = CheckConfig()) -> list[Flag]:
+    """All per-caption checks of one caption against its ``(6, 12)`` region counts."""
+    counts = validate_counts(counts)
+    flags = text_checks(text, paradigm)
+    if flags and flags[0].code == "empty":
+        return flags
+    return flags + label_checks(parse_caption(text), counts, config)
+
+
+FLAG_COLUMNS = ["row", "tile_id", "paradigm", "code", "message", "start", "end", "fixable"]
+
+
+def check_captions(captions: pd.DataFrame, counts: np.ndarray, config: CheckConfig = CheckConfig(),
+                   length_iqr: float = 3.0, min_words: int = 10, progress: bool = True,
+                   source: str = "captions") -> pd.DataFrame:
+    """Run every check on a captions table; one row per finding (columns :data:`FLAG_COLUMNS`).
+
+    ``captions`` needs ``tile_id``, ``paradigm`` and ``text``; ``counts`` is ``(N, 6, 12)`` aligned
+    with its rows (see :func:`cen.verify.table.align_counts`). ``row`` is the caption's position.
+    """
+    _require(captions, ["tile_id", "paradigm", "text"], source)
+    counts = validate_counts(counts, f"{source}: region counts")
+    if len(counts) != len(captions):
+        raise ValueError(f"{source}: {len(captions)} captions but {len(counts)} region-count rows")
+    rows: list[tuple] = []
+    texts = captions["text"].tolist()
+    tiles = captions["tile_id"].tolist()
+    paradigms = [lx.normalise_paradigm(p) for p in captions["paradigm"]]
+    for i in tqdm(range(len(texts)), desc="checking captions", disable=not progress, unit="caption"):
+        text = texts[i] if isinstance(texts[i], str) else ""
+        flags = text_checks(text, paradigms[i])
+        if not (flags and flags[0].code == "empty"):
+            flags += label_checks(parse_caption(text), counts[i], config)
+        rows.extend((i, tiles[i], paradigms[i], *_flag_tuple(f)) for f in flags)
+    rows.extend((i, tiles[i], paradigms[i], *_flag_tuple(f))
+                for i, f in table_checks(texts, paradigms, tiles, length_iqr, min_words))
+    out = pd.DataFrame(rows, columns=FLAG_COLUMNS)
+    return out.sort_values(["row", "start", "code"], kind="stable").reset_index(drop=True)
+
+
+def _flag_tuple(f: Flag) -> tuple:
+    return (f.code, f.message, f.start, f.end, f.fixable)
+
+
+def table_checks(texts: Sequence[str], paradigms: Sequence[str], tiles: Sequence[str],
+                 length_iqr: float = 3.0, min_words: int = 10) -> Iterable[tuple[int, Flag]]:
+    """Checks that need the whole table: same text on different tiles; length outliers per paradigm.
+
+    A length is an outlier below ``Q1 - k·IQR`` or above ``Q3 + k·IQR`` of its paradigm's word
+    counts (IQR floored at 10 % of the median, needs ≥ 20 captions), or below ``min_words``.
+    """
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, t in enumerate(texts):
+        if isinstance(t, str) and t.strip():
+            groups.setdefault((paradigms[i], " ".join(t.lower().split())), []).append(i)
+    for members in groups.values():
+        other_tiles = {tiles[i] for i in members}
+        if len(other_tiles) > 1:
+            for i in members:
+                others = sorted(str(tiles[j]) for j in members if tiles[j] != tiles[i])
+                yield i, Flag("duplicate", f"same text as the caption of {len(others)} other tile(s), e.g. "
+                              f"{others[0]}", 0, len(texts[i]))
+    words = np.array([len(t.split()) if isinstance(t, str) else 0 for t in texts])
+    par = np.array(paradigms)
+    for p in np.unique(par):
+        idx = np.flatnonzero((par == p) & (words > 0))
+        lo, hi = float(min_words), np.inf
+        if len(idx) >= 20:
+            q1, med, q3 = np.percentile(words[idx], [25, 50, 75])
+            iqr = max(q3 - q1, 0.1 * med)
+            lo, hi = max(lo, q1 - length_iqr * iqr), q3 + length_iqr * iqr
+        for i in idx:
+            if words[i] < lo or words[i] > hi:
+                bound = f"below {lo:.0f}" if words[i] < lo else f"above {hi:.0f}"
+                yield int(i), Flag("length_outlier", f"{words[i]} words, {bound} for {p} captions", 0, len(texts[i]))
+
+
+def _require(df: pd.DataFrame, columns: list[str], source: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {', '.join(missing)}; has {', '.join(map(str, df.columns))}")
+
+
+def flags_to_records(flags: Iterable[Flag]) -> list[dict]:
+    """Flags as plain dicts (JSON-ready)."""
+    return [asdict(f) for f in flags]

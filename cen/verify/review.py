@@ -1,0 +1,178 @@
+"""Review decisions: an append-only JSON-lines log of automatic fixes and human accept/edit/reject.
+
+Every caption is keyed ``"{tile_id}|{paradigm}"``. The log is only ever appended to (one JSON
+object per line, flushed and fsynced), so the whole history of every caption survives:
+
+``{"time", "key", "action", "reviewer", "rule", "before", "after", "note", "edits"}``
+
+with ``action`` one of ``auto_fix`` (``before``/``after`` = full caption text, ``rule`` = the
+fix rules applied, ``edits`` = each matched phrase and its replacement), ``accept``, ``edit``
+(``after`` = the reviewer's text) and ``reject``. The latest human decision of a caption wins.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from cen.verify.fixes import Fix
+
+ACTIONS = ("auto_fix", "accept", "edit", "reject")
+HUMAN_ACTIONS = ("accept", "edit", "reject")
+
+
+def caption_key(tile_id: str, paradigm: str) -> str:
+    """The key of one caption in the decision log."""
+    return f"{tile_id}|{paradigm}"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class DecisionLog:
+    """Append-only decision log in a JSON-lines file (created on the first append)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def append(self, key: str, action: str, *, reviewer: str, before: str | None = None,
+               after: str | None = None, rule: str | None = None, note: str = "",
+               edits: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+        """Append one decision (stamped with the current UTC time) and return it."""
+        if action not in ACTIONS:
+            raise ValueError(f"{self.path}: unknown review action {action!r}; expected one of {', '.join(ACTIONS)}")
+        if action == "edit" and not (after and after.strip()):
+            raise ValueError(f"{self.path}: an 'edit' of {key} needs the new caption text")
+        if not reviewer:
+            raise ValueError(f"{self.path}: a decision on {key} needs a reviewer name")
+        record = {"time": _now(), "key": key, "action": action, "reviewer": reviewer, "rule": rule,
+                  "before": before, "after": after, "note": note, "edits": list(edits)}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return record
+
+    def records(self) -> list[dict[str, Any]]:
+        """All decisions in order. A malformed line raises ``ValueError`` naming the file and line;
+        an unterminated last line (a write cut short) is ignored."""
+        if not self.path.exists():
+            return []
+        raw = self.path.read_text(encoding="utf-8")
+        lines = raw.split("\n")
+        complete = raw.endswith("\n")
+        out = []
+        for no, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                if no == len(lines) and not complete:
+                    break
+                raise ValueError(f"{self.path}:{no}: not a JSON decision record ({exc.msg})") from exc
+            if not isinstance(rec, dict) or rec.get("action") not in ACTIONS or "key" not in rec:
+                raise ValueError(f"{self.path}:{no}: decision record needs 'key' and an 'action' in {ACTIONS}")
+            out.append(rec)
+        return out
+
+    def history(self) -> dict[str, list[dict[str, Any]]]:
+        """Decisions grouped by caption key, oldest first."""
+        hist: dict[str, list[dict[str, Any]]] = {}
+        for rec in self.records():
+            hist.setdefault(rec["key"], []).append(rec)
+        return hist
+
+    # Reviewer shortcuts -------------------------------------------------------------------------
+    def accept(self, key: str, reviewer: str, note: str = "") -> dict[str, Any]:
+        """Accept the caption's current (possibly auto-fixed) text."""
+        return self.append(key, "accept", reviewer=reviewer, note=note)
+
+    def edit(self, key: str, text: str, reviewer: str, note: str = "") -> dict[str, Any]:
+        """Replace the caption's text by the reviewer's."""
+        return self.append(key, "edit", reviewer=reviewer, after=text, note=note)
+
+    def reject(self, key: str, reviewer: str, note: str = "") -> dict[str, Any]:
+        """Drop the caption from the exported dataset (it stays in the history)."""
+        return self.append(key, "reject", reviewer=reviewer, note=note)
+
+    def record_fix(self, key: str, before: str, after: str, fixes: Iterable[Fix],
+                   history: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any] | None:
+        """Log an automatic fix unless the same fix (same before and after) is already logged.
+
+        Pass ``history`` (from :meth:`history`) when logging many fixes, to read the file once.
+        """
+        history = self.history() if history is None else history
+        for rec in history.get(key, []):
+            if rec["action"] == "auto_fix" and rec["before"] == before and rec["after"] == after:
+                return None
+        fixes = list(fixes)
+        rules = "+".join(dict.fromkeys(f.rule for f in fixes))
+        edits = [{"rule": f.rule, "before": f.before, "after": f.after, "start": f.start} for f in fixes]
+        rec = self.append(key, "auto_fix", reviewer="auto", before=before, after=after, rule=rules, edits=edits)
+        history.setdefault(key, []).append(rec)
+        return rec
+
+
+def resolve(original: str, decisions: Sequence[dict[str, Any]]) -> tuple[str | None, str]:
+    """The accepted text and status of one caption from its decisions (oldest first).
+
+    Status: ``auto_fixed`` (only automatic fixes), ``accepted``, ``edited``, ``rejected`` or
+    ``unreviewed`` (no decisions). A rejected caption has no accepted text.
+    """
+    text, status = original, "unreviewed"
+    for rec in decisions:
+        if rec["action"] == "auto_fix" and rec.get("before") == original:
+            text, status = rec["after"], "auto_fixed"
+    for rec in decisions:
+        if rec["action"] in HUMAN_ACTIONS:
+            status = {"accept": "accepted", "edit": "edited", "reject": "rejected"}[rec["action"]]
+            if rec["action"] == "edit":
+                text = rec["after"]
+    if status == "rejected":
+        return None, status
+    return text, status
+
+
+_CODE_COLOURS = {
+    "cross_image": "#ffd166", "banned_word": "#f4a261", "colour_word": "#e9c46a", "hallucinated_class": "#ef476f",
+    "wrong_region": "#f78c6b", "wrong_proportion": "#c77dff", "denied_class": "#ef476f", "truncated": "#adb5bd",
+    "duplicate_sentence": "#adb5bd",
+}
+
+
+def highlight_html(text: str, flags: Iterable[Any]) -> str:
+    """The caption as HTML with each flagged span marked (tooltip = code and message).
+
+    ``flags`` are :class:`~cen.verify.checks.Flag` objects or rows with ``code``, ``message``,
+    ``start``, ``end``; whole-caption flags are listed below the text instead.
+    """
+    spans, notes = [], []
+    for f in flags:
+        code, msg, start, end = (f["code"], f["message"], int(f["start"]), int(f["end"])) if isinstance(f, dict) \
+            else (f.code, f.message, int(f.start), int(f.end))
+        if start == 0 and end >= len(text):
+            notes.append(f"<li><b>{html.escape(code)}</b>: {html.escape(msg)}</li>")
+        else:
+            spans.append((start, end, code, msg))
+    spans.sort()
+    out, pos = [], 0
+    for start, end, code, msg in spans:
+        if start < pos:
+            continue  # overlapping span: the first one wins
+        out.append(html.escape(text[pos:start]))
+        colour = _CODE_COLOURS.get(code, "#ffe066")
+        out.append(f'<mark style="background:{colour}" title="{html.escape(code)}: {html.escape(msg)}">'
+                   f"{html.escape(text[start:end])}<sup>{html.escape(code)}</sup></mark>")
+        pos = end
+    out.append(html.escape(text[pos:]))
+    body = "".join(out)
+    listed = f"<ul>{''.join(notes)}</ul>" if notes else ""
+    return f'<div style="max-width:60em;line-height:1.5">{body}</div>{listed}'

@@ -1,0 +1,361 @@
+"""Caption verification: crafted captions per check, the release's own correction, decisions, score."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cen import verify
+from cen.verify import lexicon as lx
+from cen.verify.checks import check_caption, check_captions, text_checks
+from cen.verify.fixes import apply_safe_fixes
+from cen.verify.review import DecisionLog, resolve
+from cen.verify.score import consistency_score, score_table
+
+# --- a hand-built tile ------------------------------------------------------------------------
+# 256 x 256 tree background; developed block top left; water block bottom right; a thin grass
+# strip in the bottom left. No crop, shrub, bare, snow, wetland, mangroves or moss.
+
+
+def _counts(m: np.ndarray) -> np.ndarray:
+    """Region counts by plain slicing (independent of cen.stats)."""
+    h, w = m.shape
+    regions = [m, m[: h // 2, : w // 2], m[: h // 2, w // 2:], m[h // 2:, : w // 2], m[h // 2:, w // 2:],
+               m[h // 4: 3 * h // 4, w // 4: 3 * w // 4]]
+    return np.stack([np.bincount(r.ravel(), minlength=12) for r in regions]).astype(np.int64)
+
+
+def _tile() -> np.ndarray:
+    m = np.full((256, 256), 3, np.uint8)
+    m[0:100, 0:100] = 2
+    m[160:256, 160:256] = 1
+    m[200:210, 0:60] = 5
+    return m
+
+
+COUNTS = _counts(_tile())
+# shares: developed 15 %, water 14 %, grass 1 %, tree 70 %; top left 61 % developed / 39 % tree;
+# top right all tree; bottom right 56 % water; middle 8 % developed, 6 % water.
+
+
+def test_hand_built_tile_shares():
+    sh = verify.region_shares(COUNTS)
+    assert sh[lx.TOP_LEFT, 2] == pytest.approx(10000 / 16384)
+    assert sh[lx.TOP_RIGHT, 3] == 1.0
+    assert sh[lx.BOTTOM_RIGHT, 1] == pytest.approx(9216 / 16384)
+    assert sh[lx.WHOLE].sum() == pytest.approx(1.0)
+
+
+def test_region_order_matches_stats():
+    stats = pytest.importorskip("cen.stats")
+    assert tuple(stats.REGIONS) == lx.REGIONS
+    np.testing.assert_array_equal(stats.region_counts(_tile()), COUNTS)
+
+
+# (caption, paradigm, code, expected?) -- true positives and false positives of every check.
+CASES = [
+    # cross-image references
+    ("The fourth image shows dense trees across the tile.", "gpt4v", "cross_image", True),
+    ("Similarly, trees cover most of the tile.", "gpt4v", "cross_image", True),
+    ("Trees cover more ground here than in the other images.", "gpt4v", "cross_image", True),
+    ("This image shows dense trees across the tile.", "gpt4v", "cross_image", False),
+    ("At first glance, trees cover most of this image.", "gpt4v", "cross_image", False),
+    # banned words and close variants
+    ("Trees likely cover the top right.", "gpt35", "banned_word", True),
+    ("Developed areas appear in the top left.", "gpt35", "banned_word", True),
+    ("Trees apparently surround the water in the bottom right.", "gpt35", "banned_word", True),
+    ("In this context, trees cover the top right.", "gpt35", "banned_word", True),
+    ("In this context, trees cover the top right.", "gpt4v", "banned_word", False),  # 'context' is a 3.5-only ban
+    ("The tree cover shows a gradual transition into water.", "gpt4v", "banned_word", True),
+    ("Trees dominate, with a developed area in the top left.", "gpt35", "banned_word", False),
+    # colour words (forbidden only by the GPT-4V prompt)
+    ("The green areas in the bottom left are grass.", "gpt4v", "colour_word", True),
+    ("The green areas in the bottom left are grass.", "gpt35", "colour_word", False),
+    ("Greenery in the form of trees surrounds the water.", "gpt4v", "colour_word", False),
+    # hallucinated classes (synonyms map to classes)
+    ("Crop fields line the top right of the tile.", "gpt35", "hallucinated_class", True),
+    ("A glacier fills the middle.", "gpt35", "hallucinated_class", True),
+    ("Built-up land occupies the top left.", "gpt35", "hallucinated_class", False),
+    ("A lake lies in the bottom right, surrounded by forest.", "gpt35", "hallucinated_class", False),
+    ("There are no crops or snow in this image.", "gpt35", "hallucinated_class", False),
+    # omissions: tree covers 70 % of the tile
+    ("Developed areas occupy the top left and water the bottom right.", "gpt35", "omitted_class", True),
+    ("Forest dominates, with a town in the top left and a lake in the bottom right.", "gpt35", "omitted_class", False),
+    # region claims
+    ("Water lies in the top left.", "gpt35", "wrong_region", True),
+    ("The top right contains a patch of grass.", "gpt35", "wrong_region", True),
+    ("There is no developed area in the top left.", "gpt35", "wrong_region", True),
+    ("Water lies in the bottom right, while the top left is built up.", "gpt35", "wrong_region", False),
+    ("There is no water in the top left.", "gpt35", "wrong_region", False),
+    ("In the bottom left, trees surround a thin strip of grass.", "gpt35", "wrong_region", False),
+    ("The lower half holds water and grass.", "gpt35", "wrong_region", False),
+    # proportion words
+    ("The top left contains developed area (extra small amount) and tree (medium amount).", "gpt35",
+     "wrong_proportion", True),
+    ("The top left contains developed area (large amount) and tree (medium amount).", "gpt35",
+     "wrong_proportion", False),
+    ("The bottom left is dominated by grass.", "gpt35", "wrong_proportion", True),
+    ("The top right is dominated by trees.", "gpt35", "wrong_proportion", False),
+    ("Water covers 85% of the bottom right.", "gpt35", "wrong_proportion", True),
+    ("Water covers about 56% of the bottom right.", "gpt35", "wrong_proportion", False),
+    ("Trees cover the image entirely.", "gpt35", "wrong_proportion", True),
+    ("The top right is covered entirely by trees.", "gpt35", "wrong_proportion", False),
+    # text form
+    ("", "gpt35", "empty", True),
+    ("   ", "gpt4v", "empty", True),
+    ("Trees dominate the image and the top left cont", "gpt35", "truncated", True),
+    ("Trees dominate the image (about 70%).", "gpt35", "truncated", False),
+    ("Trees cover most of the tile. Water lies in the bottom right. Trees cover most of the tile.", "gpt35",
+     "duplicate_sentence", True),
+]
+
+
+@pytest.mark.parametrize("text,paradigm,code,expected", CASES)
+def test_check_table_of_crafted_captions(text, paradigm, code, expected):
+    flags = check_caption(text, COUNTS, paradigm)
+    found = [f for f in flags if f.code == code]
+    assert bool(found) == expected, (text, [(f.code, f.message) for f in flags])
+    for f in found:  # every finding names its span inside the text
+        assert 0 <= f.start <= f.end <= len(text) and f.message
+
+
+def test_flag_spans_point_at_the_offending_words():
+    text = "Developed areas appear in the top left, and crops fill the top right."
+    flags = {f.code: f for f in check_caption(text, COUNTS, "gpt35")}
+    assert text[flags["banned_word"].start:flags["banned_word"].end] == "appear"
+    assert text[flags["hallucinated_class"].start:flags["hallucinated_class"].end] == "crops"
+    assert "crop" in flags["hallucinated_class"].message and "0" in flags["hallucinated_class"].message
+
+
+# --- the release's own example (paper-tables.md: manual verification) -------------------------
+
+def test_release_example_corrected_as_the_authors_describe():
+    before = ("Similarly, the fourth image is dominated by tree cover with a larger extent than in the other "
+              "images. Water bodies occupy the bottom right corner.")
+    after, fixes = apply_safe_fixes(before)
+    assert after == "This image is dominated by tree cover. Water bodies occupy the bottom right corner."
+    assert [f.rule for f in fixes] == ["drop_connector", "drop_comparison", "this_image"]
+    assert fixes[1].before.strip() == "with a larger extent than in the other images"
+    assert fixes[2].before == "the fourth image" and fixes[2].after == "this image"
+    assert not [f for f in text_checks(after, "gpt4v") if f.code == "cross_image"]
+
+
+@pytest.mark.parametrize("before,after", [
+    ("The fourth image shows trees. Water lies in the bottom right.",
+     "This image shows trees. Water lies in the bottom right."),
+    ("Trees dominate. Likewise, the water in the bottom right forms a lake.",
+     "Trees dominate. The water in the bottom right forms a lake."),
+    ("In the second image, trees dominate, similar to the first image.", "In this image, trees dominate."),
+    ("A lake lies in the bottom right.", "A lake lies in the bottom right."),
+])
+def test_safe_fixes(before, after):
+    fixed, fixes = apply_safe_fixes(before)
+    assert fixed == after
+    assert bool(fixes) == (before != after)
+
+
+# --- label-consistency score ------------------------------------------------------------------
+
+def test_consistency_score_counts_hallucinations_omissions_and_regions():
+    text = ("Forest covers most of the tile. Developed areas fill the top left, while crops line the top right. "
+            "Water lies in the top left.")
+    s = consistency_score(text, COUNTS)
+    # mentioned tree, developed, crop, water; crop is absent
+    assert s["precision"] == pytest.approx(3 / 4)
+    assert s["n_hallucinated"] == 1
+    # notable (>= 5 % and >= 20 px): tree, developed, water -> all mentioned
+    assert s["recall"] == 1.0
+    # spatial claims: developed@TL ok, crop@TR wrong, water@TL wrong
+    assert s["spatial_accuracy"] == pytest.approx(1 / 3)
+    assert s["n_spatial_claims"] == 3
+    assert 0 < s["score"] < 1
+
+
+def test_consistency_score_of_a_faithful_caption_is_one():
+    text = ("Trees dominate the tile. The top left is mostly developed area, with trees around it. "
+            "The top right is covered entirely by trees. The bottom left is forested, with a thin strip of grass. "
+            "A lake fills much of the bottom right. Overall, a forested landscape with a small town and a lake.")
+    s = consistency_score(text, COUNTS)
+    assert s["precision"] == 1 and s["recall"] == 1 and s["spatial_accuracy"] == 1
+    assert s["score"] == 1.0
+
+
+def test_score_table_matches_single_scores_and_validates_shapes():
+    texts = ["Water lies in the top left.", "Trees dominate the tile, with water in the bottom right.", ""]
+    counts = np.stack([COUNTS] * 3)
+    table = score_table(texts, counts)
+    assert list(table.columns) == verify.SCORE_COLUMNS
+    for i, t in enumerate(texts):
+        single = consistency_score(t, COUNTS)
+        for k, v in single.items():
+            assert (np.isnan(v) and np.isnan(table.loc[i, k])) or table.loc[i, k] == pytest.approx(v)
+    assert np.isnan(table.loc[2, "precision"])  # mentions nothing
+    with pytest.raises(ValueError, match=r"3 captions need counts of shape \(3, 6, 12\)"):
+        score_table(texts, counts[:2])
+    with pytest.raises(ValueError, match="expected shape"):
+        consistency_score("Trees.", COUNTS[:5])
+
+
+def test_stats_contexts_read_as_captions_are_fully_consistent():
+    """The GPT-3.5 context lines (the facts a captioner is given) pass every label check."""
+    stats = pytest.importorskip("cen.stats")
+    rng = np.random.default_rng(3)
+    for _ in range(60):
+        m = np.full((256, 256), rng.integers(1, 12), np.uint8)
+        for _ in range(rng.integers(1, 6)):
+            c, (y, x), (h, w) = rng.integers(1, 12), rng.integers(0, 256, 2), rng.integers(10, 150, 2)
+            m[y:y + h, x:x + w] = c
+        text = stats.gpt35_context(m).replace(";", ",").replace("\n", " ")
+        counts = stats.region_counts(m)
+        flags = [f for f in check_caption(text, counts, "gpt35") if f.code != "truncated"]
+        assert not flags, (text, flags)
+        s = consistency_score(text, counts)
+        assert s["precision"] == 1 and s["spatial_accuracy"] == 1 and s["proportion_accuracy"] == 1
+
+
+# --- injected faults --------------------------------------------------------------------------
+
+CLEAN = [
+    "Trees dominate this tile. The top left is mostly developed area, with trees around it. The top right is "
+    "covered entirely by trees. The bottom left is forested, with a thin strip of grass. A lake fills much of "
+    "the bottom right. Overall, a forested landscape with a small town and a lake.",
+]
+
+
+@pytest.mark.parametrize("paradigm", ["gpt35", "gpt4v"])
+def test_injected_faults_are_detected(paradigm):
+    captions = pd.DataFrame({"tile_id": ["t0"], "paradigm": [paradigm], "text": CLEAN})
+    counts = COUNTS[None]
+    assert not check_caption(CLEAN[0], COUNTS, paradigm)
+    injected = verify.inject_faults(captions, counts, seed=1)
+    expected_faults = set(verify.FAULTS) - ({"colour"} if paradigm == "gpt35" else set())
+    assert set(injected["fault"]) == expected_faults
+    detected = verify.detect_injected(injected, counts)
+    missed = detected[~detected["detected"]]
+    assert missed.empty, missed[["fault", "text", "codes"]].to_dict("records")
+    rates = verify.detection_rates(detected)
+    assert (rates["detection_rate"] == 1.0).all()
+
+
+# --- tables: duplicates, length outliers, errors ----------------------------------------------
+
+def _table(texts, tiles=None, paradigm="gpt35"):
+    tiles = tiles or [f"t{i}" for i in range(len(texts))]
+    return pd.DataFrame({"tile_id": tiles, "paradigm": [paradigm] * len(texts), "text": texts})
+
+
+def test_duplicates_and_length_outliers_in_a_table():
+    base = ["Trees dominate the tile, with a town in the top left and a lake in the bottom right, "
+            f"and grass in the bottom left {'and trees ' * (i % 3)}near sample {i}." for i in range(24)]
+    texts = base + [base[0], "Trees dominate the tile, " + "and trees surround the lake " * 30 + "."]
+    flags = check_captions(_table(texts), np.stack([COUNTS] * len(texts)), progress=False)
+    dup_rows = set(flags.loc[flags["code"] == "duplicate", "row"])
+    assert dup_rows == {0, 24}
+    assert set(flags.loc[flags["code"] == "length_outlier", "row"]) == {25}
+    assert set(flags.columns) == set(verify.checks.FLAG_COLUMNS)
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match="captions: missing column"):
+        check_captions(pd.DataFrame({"tile_id": ["a"], "text": ["x."]}), COUNTS[None])
+    with pytest.raises(ValueError, match="1 captions but 2 region-count rows"):
+        check_captions(_table(["Trees."]), np.stack([COUNTS] * 2), progress=False)
+    with pytest.raises(ValueError, match="unknown caption paradigm 'gpt5'"):
+        check_caption("Trees.", COUNTS, "gpt5")
+    with pytest.raises(ValueError, match="non-negative"):
+        check_caption("Trees.", -COUNTS)
+
+
+def test_throughput_is_enough_for_the_full_release():
+    texts = [CLEAN[0]] * 1000
+    t0 = time.perf_counter()
+    check_captions(_table(texts, [f"t{i}" for i in range(1000)]), np.stack([COUNTS] * 1000), progress=False)
+    per_caption = (time.perf_counter() - t0) / 1000
+    # 173,488 captions in under ~15 minutes even on a loaded 2-core machine
+    assert per_caption < 5e-3, per_caption
+
+
+# --- decision log and the verified table ------------------------------------------------------
+
+def test_decision_log_is_append_only_and_resolves(tmp_path):
+    log = DecisionLog(tmp_path / "decisions.jsonl")
+    log.accept("t1|gpt35", reviewer="ann")
+    first = log.path.read_bytes()
+    log.edit("t1|gpt35", "Trees dominate.", reviewer="bob", note="shorter")
+    assert log.path.read_bytes().startswith(first)
+    recs = log.records()
+    assert [r["action"] for r in recs] == ["accept", "edit"]
+    assert recs[1]["after"] == "Trees dominate." and recs[1]["time"].endswith("+00:00")
+    assert resolve("Original.", recs) == ("Trees dominate.", "edited")
+    assert resolve("Original.", recs + [{"action": "reject", "key": "t1|gpt35"}]) == (None, "rejected")
+    with pytest.raises(ValueError, match="unknown review action 'approve'"):
+        log.append("t1|gpt35", "approve", reviewer="ann")
+    with pytest.raises(ValueError, match="needs the new caption text"):
+        log.edit("t1|gpt35", " ", reviewer="ann")
+
+
+def test_decision_log_names_a_bad_line_and_skips_a_cut_last_line(tmp_path):
+    path = tmp_path / "decisions.jsonl"
+    log = DecisionLog(path)
+    log.accept("t1|gpt35", reviewer="ann")
+    with open(path, "a") as fh:
+        fh.write('{"key": "t2|gpt35", "act')  # a write cut short
+    assert len(log.records()) == 1
+    path.write_text(path.read_text() + "\n" + json.dumps({"key": "t3"}) + "\n")
+    with pytest.raises(ValueError, match=r"decisions.jsonl:2: not a JSON decision record"):
+        log.records()
+
+
+def test_verify_captions_end_to_end(tmp_path):
+    texts = [
+        CLEAN[0],
+        "Similarly, the fourth image is dominated by tree cover with a larger extent than in the other images.",
+        "Crop fields line the top right, possibly irrigated.",
+        "Water lies in the top left.",
+    ]
+    captions = _table(texts, ["a", "b", "c", "d"], paradigm="gpt4v")
+    counts = np.stack([COUNTS] * 4)
+    log_path = tmp_path / "decisions.jsonl"
+    res = verify.verify_captions(captions, counts, log_path, progress=False)
+    t = res.table.set_index("tile_id")
+    assert t.loc["a", "verification_status"] == "clean" and t.loc["a", "accepted_text"] == texts[0]
+    assert t.loc["b", "verification_status"] in ("auto_fixed", "needs_review")
+    assert t.loc["b", "accepted_text"] == "This image is dominated by tree cover."
+    assert "cross_image" in t.loc["b", "flags_original"] and "cross_image" not in t.loc["b", "flags"]
+    hist = json.loads(t.loc["b", "history"])
+    assert hist[0]["action"] == "auto_fix" and hist[0]["before"] == texts[1]
+    assert hist[0]["rule"] == "drop_connector+drop_comparison+this_image"
+    assert set(res.review_queue()["tile_id"]) >= {"c", "d"}
+    counts_table = res.counts_per_check().set_index("check")
+    assert counts_table.loc["cross_image", "captions_flagged"] == 1
+    assert counts_table.loc["cross_image", "after_fixes_and_review"] == 0
+
+    # human decisions: edit c, reject d; re-running adds no second auto-fix record
+    log = DecisionLog(log_path)
+    log.edit("c|gpt4v", "Trees cover the top right, and the whole tile is mostly forest.", reviewer="ann")
+    log.reject("d|gpt4v", reviewer="ann", note="wrong quadrant")
+    res2 = verify.verify_captions(captions, counts, log, progress=False)
+    t2 = res2.table.set_index("tile_id")
+    assert t2.loc["c", "verification_status"] == "edited" and t2.loc["c", "accepted_text"] == "Trees cover the top right, and the whole tile is mostly forest."
+    assert t2.loc["c", "flags"] == []
+    assert t2.loc["d", "verification_status"] == "rejected" and pd.isna(t2.loc["d", "accepted_text"])
+    assert sum(r["action"] == "auto_fix" for r in log.records()) == 1
+    assert len(json.loads(t2.loc["c", "history"])) == 1
+
+    out = verify.write_verified(res2.table, tmp_path / "captions_verified.parquet")
+    back = pd.read_parquet(out)
+    assert list(back["verification_status"]) == list(res2.table["verification_status"])
+
+    DecisionLog(log_path).accept("zz|gpt4v", reviewer="ann")
+    with pytest.raises(ValueError, match="decisions.jsonl: decisions for 1 caption"):
+        verify.verify_captions(captions, counts, log_path, progress=False)
+
+
+def test_highlight_html_marks_spans():
+    text = "Developed areas appear in the top left & more."
+    html = verify.highlight_html(text, check_caption(text, COUNTS, "gpt35"))
+    assert "<mark" in html and "banned_word" in html and "&amp;" in html
