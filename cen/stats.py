@@ -539,6 +539,7 @@ def stats_table_from_tiles(
     Reads each row's ``label_path`` GeoTIFF (WorldCover codes; relative paths resolve against
     ``base_dir``, default the parquet's folder, then the working directory), converts to
     ChatEarthNet indices and returns :func:`stats_table` rows in the tiles table's order.
+    Rows without a ``label_path`` (image-only tiles) have no statistics and are left out.
     Tiles of different sizes are processed in groups of equal shape.
     """
     table, parent, source = _load_tiles(tiles)
@@ -546,6 +547,7 @@ def stats_table_from_tiles(
         if col not in table.columns:
             raise KeyError(f"{source}: missing column {col!r} (columns: {', '.join(map(str, table.columns))})")
     root = Path(base_dir) if base_dir is not None else parent
+    table = table[table["label_path"].notna()].reset_index(drop=True)
     maps: list[np.ndarray] = []
     rows = table[["tile_id", "label_path"]].itertuples(index=False)
     if progress:
@@ -553,8 +555,6 @@ def stats_table_from_tiles(
 
         rows = tqdm(rows, total=len(table), desc="read labels", unit="tile")
     for tile_id, label_path in rows:
-        if label_path is None or (isinstance(label_path, float) and np.isnan(label_path)):
-            raise ValueError(f"{source}: tile {tile_id!r} has no label_path")
         p = Path(label_path)
         if not p.is_absolute() and root is not None and (root / p).exists():
             p = root / p
@@ -616,7 +616,8 @@ def compute_stats(
     if out.exists() and not force:
         try:
             old = read_stats(out)
-            ids = pd.read_parquet(tiles, columns=["tile_id"])["tile_id"].astype(str).tolist()
+            listed = pd.read_parquet(tiles, columns=["tile_id", "label_path"])
+            ids = listed.loc[listed["label_path"].notna(), "tile_id"].astype(str).tolist()
             if (
                 old["tile_id"].astype(str).tolist() == ids
                 and bool((old["compat"] == compat).all())

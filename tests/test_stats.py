@@ -345,6 +345,7 @@ def test_stats_from_tiles_parquet_roundtrip(tmp_path):
         rel = f"labels/t{i}.tif"
         _write_label_tif(tmp_path / rel, m)
         rows.append({"tile_id": f"t{i}", "label_path": rel})
+    rows.insert(2, {"tile_id": "image-only", "label_path": None})  # e.g. a Sentinel-2 window
     tiles_path = tmp_path / "tiles.parquet"
     pd.DataFrame(rows).to_parquet(tiles_path)
     t = stats.stats_table_from_tiles(tiles_path, progress=False)
