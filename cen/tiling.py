@@ -655,7 +655,7 @@ def write_label_tile(out_dir: str | Path, tile: Tile, codes: np.ndarray, *, prod
 def write_image_tile(out_dir: str | Path, tile: Tile, stack: np.ndarray, *, bands: Sequence[str] = S2_BANDS,
                      tags: Mapping[str, object] | None = None, overwrite: bool = False) -> dict[str, str]:
     """Write an image tile: ``{tile_id}_image.tif`` (lossless multi-band stack) and one 8-bit PNG
-    per band group (``{tile_id}_rgb.png``, ``_b567.png``, ``_b81112.png``)."""
+    per band group the stack holds (``{tile_id}_rgb.png``, ``_b567.png``, ``_b81112.png``)."""
     out_dir = Path(out_dir)
     tif = out_dir / f"{tile.tile_id}_image.tif"
     if overwrite or not tif.exists():
@@ -663,6 +663,8 @@ def write_image_tile(out_dir: str | Path, tile: Tile, stack: np.ndarray, *, band
                       tags={**(tags or {}), "tile_id": tile.tile_id})
     out = {"image_path": str(tif.resolve())}
     for group in BAND_GROUPS:
+        if not set(BAND_GROUPS[group]) <= set(bands):
+            continue  # a partial stack (e.g. one band) gets the groups it can make
         png = out_dir / f"{tile.tile_id}_{group}.png"
         if overwrite or not png.exists():
             write_png(png, band_group_to_uint8(stack, group, bands))
