@@ -1,0 +1,371 @@
+"""Caption statistics: lengths, sentences, vocabulary, word frequencies, land-cover mentions.
+
+Works on any caption table (the demo's ``captions.parquet``, the ChatEarthNet release, a
+STAC-built dataset): give a DataFrame, or an iterable of DataFrame chunks, with a caption text
+column (``text`` by default; the release calls it ``caption``) and optional grouping columns
+(``version``, ``split``, ``paradigm``). One pass over the text gives every statistic; the
+release's 173,488 captions take a few seconds (see ``benchmarks/bench_textstats.py``).
+
+Tokens ("words") are lower-cased runs of letters, digits, apostrophes and hyphens, with leading
+and trailing apostrophes/hyphens stripped: ``"Land-cover, the river's bank."`` has the four words
+``land-cover``, ``the``, ``river's``, ``bank`` (``0.57`` is the two words ``0`` and ``57``). A
+sentence ends at a run of ``.``, ``!`` or ``?`` followed by white space or the end of the caption
+(so ``0.57`` does not end one); trailing text without a terminator counts as a sentence when it
+holds a word; a caption without words has no sentences.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from cen import landcover
+
+# ASCII fast path: every byte that is not a word character becomes a space (bytes >= 128 only
+# occur in non-ASCII captions, which take the Unicode path below).
+_WORD_BYTES = set(b"abcdefghijklmnopqrstuvwxyz0123456789'-")
+_ASCII_TABLE = bytes(i if i in _WORD_BYTES else 32 for i in range(256))
+_UNICODE_NONWORD = re.compile(r"[^\w'\-]|_")
+_SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)")
+_WORD_CHAR = re.compile(r"[^\W_]")
+
+CLASS_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "water": ("water", "waters", "waterbody", "waterbodies", "lake", "lakes", "river", "rivers", "sea", "seas",
+              "ocean", "pond", "ponds", "reservoir", "reservoirs"),
+    "developed area": ("developed", "built-up", "urban", "urbanized", "building", "buildings", "settlement",
+                       "settlements", "residential"),
+    "tree": ("tree", "trees", "forest", "forests", "forested", "woodland", "woodlands"),
+    "shrub": ("shrub", "shrubs", "shrubland", "shrublands", "bush", "bushes", "scrub", "scrubland"),
+    "grass": ("grass", "grasses", "grassland", "grasslands", "meadow", "meadows", "pasture", "pastures"),
+    "crop": ("crop", "crops", "cropland", "croplands", "farmland", "farmlands", "agricultural", "agriculture"),
+    "bare land": ("bare", "barren", "desert", "deserts"),
+    "snow": ("snow", "ice", "snowy", "icy", "glacier", "glaciers"),
+    "wetland": ("wetland", "wetlands", "marsh", "marshes", "swamp", "swamps", "bog", "bogs"),
+    "mangroves": ("mangrove", "mangroves"),
+    "moss": ("moss", "mosses", "lichen", "lichens"),
+}
+"""Words (tokens) counted as a mention of each class; keys are the GPT-3.5 class names.
+
+A mention is one occurrence of one of these tokens or its possessive (``river's``), so "developed area" and "tree cover" are one
+mention each, and "snow and ice" two mentions of snow."""
+
+assert set(CLASS_SYNONYMS) == set(landcover.class_names("gpt35")[1:])
+
+_TOKEN_TO_CLASS: dict = {}
+for _cls, _words in CLASS_SYNONYMS.items():
+    for _w in _words:
+        for _form in (_w, _w + "'s", _w + "'" if _w.endswith("s") else _w):  # possessives count too
+            _TOKEN_TO_CLASS[_form] = _cls
+            _TOKEN_TO_CLASS[_form.encode()] = _cls
+_SYNONYM_TOKENS = frozenset(_TOKEN_TO_CLASS)
+# terminators -> ".", word bytes kept, everything else -> " " (for counting ". " in bytes)
+_SENTENCE_TABLE = bytes(46 if i in b".!?" else i if i in _WORD_BYTES else 32 for i in range(256))
+
+
+def tokenize(text: str) -> list[str]:
+    """Words of one caption, lower-cased, by the module's token rule."""
+    return [t.decode() for t in _tokens_lower(text.lower())] if text.isascii() else _tokens_unicode(text.lower())
+
+
+def _tokens_lower(lower: str) -> list[bytes]:
+    spaced = lower.encode("ascii").translate(_ASCII_TABLE)
+    toks = spaced.split()
+    if (b" '" in spaced or b"' " in spaced or b" -" in spaced or b"- " in spaced
+            or spaced[:1] in (b"'", b"-") or spaced[-1:] in (b"'", b"-")):
+        toks = [s for s in (t.strip(b"'-") for t in toks) if s]
+    return toks
+
+
+def _tokens_unicode(lower: str) -> list[str]:
+    return [s for s in (t.strip("'-") for t in _UNICODE_NONWORD.sub(" ", lower).split()) if s]
+
+
+def count_sentences(text: str) -> int:
+    """Sentences in one caption (see the module docstring for the rule)."""
+    if text.isascii():
+        lower = text.lower()
+        return _count_sentences_ascii(lower.encode("ascii")) if _tokens_lower(lower) else 0
+    if not _WORD_CHAR.search(text):
+        return 0
+    ends = _SENTENCE_END.findall(text)
+    tail = _SENTENCE_END.split(text)[-1]
+    return len(ends) + (1 if _WORD_CHAR.search(tail) else 0)
+
+
+def _count_sentences_ascii(lower: bytes) -> int:
+    marked = b" ".join(lower.translate(_SENTENCE_TABLE).split())
+    while b". ." in marked:  # terminator runs with no word between them end one sentence
+        marked = marked.replace(b". .", b".")
+    marked = marked.lstrip(b". ")
+    if not marked:
+        return 0
+    n = marked.count(b". ")
+    if marked.endswith(b"."):
+        return n + 1
+    tail = marked[marked.rfind(b". ") + 1:]
+    return n + (1 if tail.strip(b" '-") else 0)
+
+
+@dataclass
+class CaptionStats:
+    """Statistics of one caption set (one group)."""
+
+    n_captions: int = 0
+    lengths: list[int] = field(default_factory=list)
+    """Words per caption, in input order."""
+    sentences: list[int] = field(default_factory=list)
+    """Sentences per caption, in input order."""
+    words: Counter = field(default_factory=Counter)
+    """Occurrences of each word (str) over all captions."""
+    class_captions: Counter = field(default_factory=Counter)
+    """Number of captions mentioning each class at least once."""
+    class_mentions: Counter = field(default_factory=Counter)
+    """Total mentions of each class."""
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.words)
+
+    def summary(self) -> dict[str, float | int]:
+        """Counts and length statistics (words and sentences per caption)."""
+        lengths = np.asarray(self.lengths, dtype=np.int64)
+        sentences = np.asarray(self.sentences, dtype=np.int64)
+        empty = lengths.size == 0
+        return {
+            "n_captions": self.n_captions,
+            "n_words": int(lengths.sum()),
+            "vocabulary_size": self.vocabulary_size,
+            "words_mean": float("nan") if empty else float(lengths.mean()),
+            "words_median": float("nan") if empty else float(np.median(lengths)),
+            "words_std": float("nan") if empty else float(lengths.std()),
+            "words_min": 0 if empty else int(lengths.min()),
+            "words_max": 0 if empty else int(lengths.max()),
+            "sentences_mean": float("nan") if empty else float(sentences.mean()),
+            "sentences_min": 0 if empty else int(sentences.min()),
+            "sentences_max": 0 if empty else int(sentences.max()),
+        }
+
+    def top_words(self, n: int = 20, stopwords: Iterable[str] | None = None) -> pd.DataFrame:
+        """The ``n`` most frequent words (columns ``word``, ``count``, ``share``), ties by word."""
+        stop = set(stopwords or ())
+        total = sum(self.words.values())
+        items = sorted(((w, c) for w, c in self.words.items() if w not in stop), key=lambda wc: (-wc[1], wc[0]))[:n]
+        df = pd.DataFrame(items, columns=["word", "count"])
+        df["share"] = df["count"] / total if total else np.nan
+        return df
+
+    def _add(self, text: str) -> None:
+        lower = text.lower()
+        if lower.isascii():
+            toks: list = _tokens_lower(lower)
+            n_sent = _count_sentences_ascii(lower.encode("ascii")) if toks else 0
+        else:
+            toks = _tokens_unicode(lower)
+            n_sent = count_sentences(text) if toks else 0
+        self.n_captions += 1
+        self.lengths.append(len(toks))
+        self.sentences.append(n_sent)
+        self.words.update(toks)
+        hits = _SYNONYM_TOKENS.intersection(toks)
+        if hits:
+            self.class_captions.update({_TOKEN_TO_CLASS[t] for t in hits})
+
+    def _finish(self) -> None:
+        # the ASCII path counts bytes tokens; merge them into str keys once, at the end
+        if any(isinstance(k, bytes) for k in self.words):
+            merged: Counter = Counter()
+            for k, v in self.words.items():
+                merged[k.decode() if isinstance(k, bytes) else k] += v
+            self.words = merged
+        self.class_mentions = Counter()
+        for word, cls in _TOKEN_TO_CLASS.items():
+            if isinstance(word, str) and word in self.words:
+                self.class_mentions[cls] += self.words[word]
+
+
+def _iter_chunks(data: pd.DataFrame | Iterable[pd.DataFrame] | Iterable[str]) -> Iterator[pd.DataFrame]:
+    if isinstance(data, pd.DataFrame):
+        yield data
+        return
+    if isinstance(data, pd.Series):
+        yield data.to_frame("text")
+        return
+    buffer: list[str] = []
+    for item in data:
+        if isinstance(item, pd.DataFrame):
+            if buffer:
+                yield pd.DataFrame({"text": buffer})
+                buffer = []
+            yield item
+        else:
+            buffer.append(item)
+            if len(buffer) >= 50_000:
+                yield pd.DataFrame({"text": buffer})
+                buffer = []
+    if buffer:
+        yield pd.DataFrame({"text": buffer})
+
+
+def caption_stats(
+    data: pd.DataFrame | Iterable[pd.DataFrame] | Iterable[str],
+    *,
+    text_col: str = "text",
+    by: str | Sequence[str] | None = None,
+    source: str = "captions",
+    progress: bool = False,
+    total: int | None = None,
+) -> dict[tuple, CaptionStats]:
+    """Statistics of every caption group, in one pass.
+
+    ``data``: a DataFrame, an iterable of DataFrame chunks, or an iterable of caption strings
+    (then ``text_col`` is ``"text"``). ``by``: grouping column(s), e.g. ``("version", "split")``;
+    ``None`` gives one group keyed ``("all",)``. ``source`` names the input in error messages.
+    Raises ``KeyError`` for a missing column and ``ValueError`` naming the row of a caption that
+    is missing or not a string.
+    """
+    from tqdm.auto import tqdm
+
+    by_cols = [by] if isinstance(by, str) else list(by or [])
+    groups: dict[tuple, CaptionStats] = {}
+    offset = 0
+    bar = tqdm(total=total, desc="caption statistics", unit="caption", disable=not progress)
+    for chunk in _iter_chunks(data):
+        missing = [c for c in [text_col, *by_cols] if c not in chunk.columns]
+        if missing:
+            raise KeyError(f"{source}: no column {', '.join(map(repr, missing))} (columns: {', '.join(map(str, chunk.columns))})")
+        texts = chunk[text_col]
+        bad = ~texts.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"{source}: row {offset + i} (index {chunk.index[i]!r}): column {text_col!r} holds "
+                f"{texts.iloc[i]!r}, not a caption string"
+            )
+        if by_cols:
+            keys = list(zip(*(chunk[c].astype(str).tolist() for c in by_cols)))
+        else:
+            keys = [("all",)] * len(chunk)
+        for key, text in zip(keys, texts.tolist()):
+            st = groups.get(key)
+            if st is None:
+                st = groups[key] = CaptionStats()
+            st._add(text)
+        offset += len(chunk)
+        bar.update(len(chunk))
+    bar.close()
+    for st in groups.values():
+        st._finish()
+    return dict(sorted(groups.items()))
+
+
+def _label(key: tuple) -> str:
+    return " / ".join(map(str, key))
+
+
+def summary_table(stats: Mapping[tuple, CaptionStats], by: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per group with :meth:`CaptionStats.summary`; index columns named by ``by``."""
+    rows = []
+    for key, st in stats.items():
+        names = list(by) if by else [f"group{i}" if len(key) > 1 else "group" for i in range(len(key))]
+        rows.append({**dict(zip(names, key)), **st.summary()})
+    return pd.DataFrame(rows)
+
+
+def class_mentions_table(stats: Mapping[tuple, CaptionStats]) -> pd.DataFrame:
+    """Per group and class: captions mentioning the class, their share, and total mentions."""
+    rows = []
+    for key, st in stats.items():
+        for cls in CLASS_SYNONYMS:
+            n = st.class_captions.get(cls, 0)
+            rows.append({
+                "group": _label(key), "class": cls, "captions": n,
+                "share": n / st.n_captions if st.n_captions else np.nan,
+                "mentions": st.class_mentions.get(cls, 0),
+            })
+    return pd.DataFrame(rows)
+
+
+def compare(a: CaptionStats, b: CaptionStats, names: tuple[str, str] = ("A", "B"), top: int = 20,
+            stopwords: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
+    """Side-by-side comparison of two caption sets.
+
+    Returns ``summary`` (statistic × set), ``words`` (the union of both sets' top words with each
+    set's count and share per 1,000 words) and ``classes`` (share of captions mentioning each class).
+    """
+    na, nb = names
+    summary = pd.DataFrame({na: a.summary(), nb: b.summary()})
+    ta, tb = a.top_words(top, stopwords), b.top_words(top, stopwords)
+    union = list(dict.fromkeys([*ta["word"], *tb["word"]]))
+    total_a, total_b = sum(a.words.values()) or 1, sum(b.words.values()) or 1
+    words = pd.DataFrame({
+        "word": union,
+        f"{na} count": [a.words.get(w, 0) for w in union],
+        f"{nb} count": [b.words.get(w, 0) for w in union],
+        f"{na} per 1k": [1000 * a.words.get(w, 0) / total_a for w in union],
+        f"{nb} per 1k": [1000 * b.words.get(w, 0) / total_b for w in union],
+    })
+    classes = pd.DataFrame({
+        "class": list(CLASS_SYNONYMS),
+        f"{na} share": [a.class_captions.get(c, 0) / a.n_captions if a.n_captions else np.nan for c in CLASS_SYNONYMS],
+        f"{nb} share": [b.class_captions.get(c, 0) / b.n_captions if b.n_captions else np.nan for c in CLASS_SYNONYMS],
+    })
+    return {"summary": summary, "words": words, "classes": classes}
+
+
+def plot_length_distribution(stats: Mapping[tuple, CaptionStats], ax=None, bins: int = 40):
+    """Histogram (density) of words per caption, one step line per group; returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
+    all_lengths = np.concatenate([np.asarray(s.lengths) for s in stats.values()]) if stats else np.array([0])
+    edges = np.histogram_bin_edges(all_lengths, bins=bins)
+    for key, st in stats.items():
+        ax.hist(st.lengths, bins=edges, histtype="step", density=True, linewidth=1.5,
+                label=f"{_label(key)} (mean {np.mean(st.lengths):.1f})")
+    ax.set_xlabel("words per caption")
+    ax.set_ylabel("density")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_word_frequencies(stats: Mapping[tuple, CaptionStats], top: int = 20, sharey: bool = False,
+                          stopwords: Iterable[str] | None = None):
+    """Bar charts of the most frequent words per group (the paper's Figs. 9-10); returns the Figure.
+
+    ``sharey=False`` (as in the paper) gives each group its own y-axis, since the GPT-3.5
+    version's counts are ~16x the GPT-4V version's.
+    """
+    import matplotlib.pyplot as plt
+
+    n = max(len(stats), 1)
+    fig, axes = plt.subplots(n, 1, figsize=(max(6, top * 0.45), 2.8 * n), sharey=sharey, squeeze=False)
+    for ax, (key, st) in zip(axes[:, 0], stats.items()):
+        tw = st.top_words(top, stopwords)
+        ax.bar(tw["word"], tw["count"], color="#4c72b0")
+        ax.set_title(f"{_label(key)}: {st.n_captions:,} captions", fontsize="medium")
+        ax.set_ylabel("occurrences")
+        ax.tick_params(axis="x", rotation=60, labelsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def word_cloud(st: CaptionStats, *, width: int = 800, height: int = 400, max_words: int = 150,
+               stopwords: Iterable[str] | None = None, seed: int = 0):
+    """A ``wordcloud.WordCloud`` of one group's word frequencies (the package's bundled font).
+
+    ``stopwords`` default: the ``wordcloud`` package's English stop words.
+    """
+    from wordcloud import STOPWORDS, WordCloud
+
+    stop = set(STOPWORDS if stopwords is None else stopwords)
+    freqs = {w: c for w, c in st.words.items() if w not in stop}
+    if not freqs:
+        raise ValueError("no words left to draw after removing stop words")
+    return WordCloud(width=width, height=height, max_words=max_words, background_color="white",
+                     random_state=seed).generate_from_frequencies(freqs)

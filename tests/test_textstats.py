@@ -1,0 +1,120 @@
+"""Caption statistics on small caption sets whose counts are known by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cen import textstats
+
+CAPTIONS = pd.DataFrame({
+    "version": ["gpt35", "gpt35", "gpt4v"],
+    "split": ["train", "train", "test"],
+    "text": [
+        "The image shows trees and water. Developed area lies in the top left.",  # 13 words, 2 sentences
+        "Bare land dominates! Small patches of grass, crop and snow-covered land-cover remain",  # 12 words, 2
+        "This image is mostly forest; a river's bank (0.57 of it) is wetland.",  # 14 words, 1
+    ],
+})
+
+
+def test_tokenize_rules():
+    assert textstats.tokenize("Land-cover, the river's bank.") == ["land-cover", "the", "river's", "bank"]
+    assert textstats.tokenize("'Quoted' -- 0.57 x_y") == ["quoted", "0", "57", "x", "y"]
+    assert textstats.tokenize("Café — Über-große Fläche.") == ["café", "über-große", "fläche"]
+    assert textstats.tokenize("") == []
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("A b. C d!", 2), ("No terminator", 1), ("Value 0.57 here. Next", 2), ("...", 0), ("", 0),
+    ("Hi... there?  ", 2), ("One.\nTwo.\tThree", 3), ("Café. Über", 2), ("Done. ?!", 1),
+])
+def test_count_sentences(text, expected):
+    assert textstats.count_sentences(text) == expected
+
+
+def test_grouped_statistics_exact():
+    stats = textstats.caption_stats(CAPTIONS, by=("version", "split"))
+    assert list(stats) == [("gpt35", "train"), ("gpt4v", "test")]
+    a, b = stats[("gpt35", "train")], stats[("gpt4v", "test")]
+    assert a.n_captions == 2 and a.lengths == [13, 12] and a.sentences == [2, 2]
+    assert b.lengths == [14] and b.sentences == [1]
+    assert a.words["land"] == 1 and a.words["land-cover"] == 1 and a.words["the"] == 2
+    assert a.vocabulary_size == len(set(textstats.tokenize(" ".join(CAPTIONS.text[:2]))))
+    # classes: tree, water, developed area, bare land, grass, crop (snow-covered is one token, not "snow")
+    assert set(a.class_captions) == {"tree", "water", "developed area", "bare land", "grass", "crop"}
+    assert all(v == 1 for v in a.class_captions.values())
+    assert set(b.class_captions) == {"tree", "water", "wetland"}  # forest, river's (possessive), wetland
+    summary = a.summary()
+    assert summary["words_mean"] == 12.5 and summary["words_min"] == 12 and summary["n_words"] == 25
+
+
+def test_class_mentions_count_every_occurrence():
+    stats = textstats.caption_stats(["Water, water and a lake. Trees.", "No classes here."])
+    st = stats[("all",)]
+    assert st.class_mentions["water"] == 3 and st.class_captions["water"] == 1
+    assert st.class_mentions["tree"] == 1
+    table = textstats.class_mentions_table(stats)
+    row = table[table["class"] == "water"].iloc[0]
+    assert row["captions"] == 1 and row["share"] == 0.5 and row["mentions"] == 3
+    assert len(table) == 11
+
+
+def test_chunks_equal_one_pass_and_strings_accepted():
+    big = pd.concat([CAPTIONS] * 7, ignore_index=True)
+    one = textstats.caption_stats(big, by="version")
+    chunked = textstats.caption_stats((big.iloc[i:i + 4] for i in range(0, len(big), 4)), by="version")
+    for key in one:
+        assert one[key].summary() == chunked[key].summary()
+        assert one[key].words == chunked[key].words
+    strings = textstats.caption_stats(iter(big["text"].tolist()))
+    assert strings[("all",)].n_captions == 21
+    assert strings[("all",)].words == one[("gpt35",)].words + one[("gpt4v",)].words
+
+
+def test_top_words_and_stopwords():
+    st = textstats.caption_stats(["b a a c c c", "a"])[("all",)]
+    top = st.top_words(2)
+    assert top["word"].tolist() == ["a", "c"] and top["count"].tolist() == [3, 3]
+    assert top["share"].tolist() == pytest.approx([3 / 7, 3 / 7])
+    assert st.top_words(5, stopwords={"a"})["word"].tolist() == ["c", "b"]
+
+
+def test_compare_two_sets():
+    stats = textstats.caption_stats(CAPTIONS, by="version")
+    cmp = textstats.compare(stats[("gpt35",)], stats[("gpt4v",)], names=("GPT-3.5", "GPT-4V"), top=5)
+    assert cmp["summary"].loc["n_captions"].tolist() == [2, 1]
+    words = cmp["words"].set_index("word")
+    assert words.loc["the", "GPT-3.5 count"] == 2
+    assert words["GPT-3.5 per 1k"].sum() <= 1000
+    classes = cmp["classes"].set_index("class")
+    assert classes.loc["wetland", "GPT-4V share"] == 1.0 and classes.loc["wetland", "GPT-3.5 share"] == 0.0
+
+
+def test_bad_input_named():
+    with pytest.raises(KeyError, match="captions.parquet: no column 'caption'"):
+        textstats.caption_stats(CAPTIONS, text_col="caption", source="captions.parquet")
+    bad = CAPTIONS.copy()
+    bad.loc[1, "text"] = None
+    with pytest.raises(ValueError, match=r"row 1 .*column 'text'"):
+        textstats.caption_stats(bad)
+
+
+def test_summary_table_and_plots(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    stats = textstats.caption_stats(CAPTIONS, by=("version", "split"))
+    table = textstats.summary_table(stats, by=("version", "split"))
+    assert table[["version", "split", "n_captions"]].values.tolist() == [["gpt35", "train", 2], ["gpt4v", "test", 1]]
+    fig = textstats.plot_word_frequencies(stats, top=5, sharey=True)
+    assert len(fig.axes) == 2 and fig.axes[0].get_shared_y_axes().joined(fig.axes[0], fig.axes[1])
+    fig = textstats.plot_word_frequencies(stats, top=5, sharey=False)
+    assert not fig.axes[0].get_shared_y_axes().joined(fig.axes[0], fig.axes[1])
+    ax = textstats.plot_length_distribution(stats)
+    assert len(ax.get_legend().get_texts()) == 2
+    cloud = textstats.word_cloud(stats[("gpt35", "train")], width=200, height=100)
+    image = np.asarray(cloud.to_image())
+    assert image.shape == (100, 200, 3) and (image < 250).any()
+    assert "water" in cloud.words_ or "image" in cloud.words_
