@@ -44,8 +44,114 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_report)
 
 
+def _cmd_release(args: argparse.Namespace) -> int:
+    from cen.sources import chatearthnet as rel
+
+    try:
+        if args.action == "download":
+            kw = {"base_url": args.base_url} if args.base_url else {}
+            files = rel.download_release(args.dest, images=args.images, extract=not args.no_extract, **kw)
+            for name, path in files.items():
+                print(f"{name}: {path} (md5 verified)")
+            print(f"completeness: {rel.check_completeness(args.dest)}")
+        elif args.action == "check":
+            rep = rel.check_completeness(args.dest)
+            print(rep)
+            return 0 if rep.ok else 1
+        else:
+            frame = rel.load_captions(args.dest)
+            bad = rel.check_split_sizes(frame)
+            out = Path(args.out or Path(args.dest) / "captions_release.parquet")
+            frame.to_parquet(out, index=False)
+            print(f"{len(frame)} captions -> {out}")
+            for (v, s), (found, published) in bad.items():
+                print(f"note: caps_{v}_{s} has {found} records; the published release has {published}")
+    except (rel.ReleaseError, ValueError) as exc:
+        print(f"cen release: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_release(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("release", help="download, check and load the published ChatEarthNet release (Zenodo 11003436)",
+                       description="Download (resumable, md5-verified), check and load the ChatEarthNet release.")
+    p.add_argument("action", choices=["download", "check", "load"])
+    p.add_argument("dest", help="release folder")
+    p.add_argument("--images", action="store_true", help="download: also the three image archives (~38 GB)")
+    p.add_argument("--no-extract", action="store_true", help="download: keep the archives zipped")
+    p.add_argument("--base-url", help="download: a mirror of the Zenodo files folder")
+    p.add_argument("--out", help="load: output Parquet [DEST/captions_release.parquet]")
+    p.set_defaults(func=_cmd_release)
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from cen.sources import sampling
+
+    plan = sampling.sample_plan(args.n, seed=args.seed, bbox=args.bbox, countries=args.countries)
+    if args.action == "plan":
+        out = Path(args.out or "sample_plan.parquet")
+        plan.to_parquet(out, index=False)
+        print(f"{len(plan)} sample points -> {out}")
+        print(plan.groupby("stratum").size().to_string())
+        return 0
+    from cen.sources import stac
+
+    try:
+        catalog = stac.open_catalog(args.provider, url=args.stac_url)
+    except (stac.StacError, ImportError) as exc:
+        print(f"cen sample: {exc}", file=sys.stderr)
+        return 1
+    tiles, skipped = sampling.build_samples(
+        plan, args.workdir, catalog=catalog, provider=args.provider, dates=args.dates, max_cloud=args.max_cloud,
+        worldcover_year=args.worldcover_year, worldcover_url=args.worldcover_url)
+    print(f"{len(tiles)} tiles -> {Path(args.workdir) / 'tiles.parquet'}; {len(skipped)} skipped "
+          f"(reasons in {Path(args.workdir) / 'samples_skipped.csv'})")
+    return 0
+
+
+def _add_sample(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sample", help="global sample plans; Sentinel-2 L2A + WorldCover tiles for them",
+                       description="'plan' writes N seeded, continent-stratified points over land; 'build' fetches "
+                       "the least-cloudy scene and WorldCover labels for each and writes WORKDIR/tiles.parquet.")
+    p.add_argument("action", choices=["plan", "build"])
+    p.add_argument("workdir", nargs="?", default="build/stac", help="build: output folder [build/stac]")
+    p.add_argument("-n", type=int, default=10, help="number of sample points [10]")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bbox", type=float, nargs=4, metavar=("W", "S", "E", "N"), help="restrict to a lon/lat box")
+    p.add_argument("--countries", nargs="+", help="restrict to Natural Earth country names")
+    p.add_argument("--out", help="plan: output Parquet [sample_plan.parquet]")
+    p.add_argument("--provider", default="earth-search", choices=["earth-search", "planetary-computer"])
+    p.add_argument("--stac-url", help="another STAC API endpoint")
+    p.add_argument("--dates", default="2020-01-01/2020-12-31", help="START/END [2020]")
+    p.add_argument("--max-cloud", type=float, default=20.0, help="maximum scene cloud cover in %% [20]")
+    p.add_argument("--worldcover-year", type=int, default=2020, choices=[2020, 2021])
+    p.add_argument("--worldcover-url", help="mirror of s3://esa-worldcover (same key layout)")
+    p.set_defaults(func=_cmd_sample)
+
+
+def _cmd_tiles(args: argparse.Namespace) -> int:
+    from cen import tiling
+    from cen.sources import demo
+
+    frame = demo.build_demo_tiles(args.workdir, smoke=args.smoke)
+    print(tiling.tiles_summary(frame).to_string())
+    print(f"-> {Path(args.workdir) / 'tiles.parquet'}")
+    return 0
+
+
+def _add_tiles(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tiles", help="build the embedded demo's tiles.parquet from the committed data")
+    p.add_argument("action", choices=["demo"])
+    p.add_argument("workdir", nargs="?", default="build/demo")
+    p.add_argument("--smoke", action="store_true", help="a handful of tiles only")
+    p.set_defaults(func=_cmd_tiles)
+
+
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_report,
+    _add_release,
+    _add_sample,
+    _add_tiles,
 ]
 """Functions that add one subcommand (group) each; stages append theirs."""
 

@@ -704,3 +704,18 @@ def read_tiles_table(path: str | Path):
     if missing:
         raise ValueError(f"{path}: tiles table lacks column(s) {', '.join(missing)}")
     return frame
+
+
+def tiles_summary(frame) -> "pd.DataFrame":
+    """Per ``source``: tiles, tiles with labels / images, flagged tiles, and tiles per split."""
+    import pandas as pd
+
+    g = frame.groupby("source")
+    out = pd.DataFrame({
+        "tiles": g.size(),
+        "with_label": g["label_path"].apply(lambda s: int(s.notna().sum())),
+        "with_image": g["image_path"].apply(lambda s: int(s.notna().sum())),
+        "flagged": g["flags"].apply(lambda s: int(sum(len(f) > 0 for f in s))),
+    })
+    splits = pd.crosstab(frame["source"], frame["split"])
+    return out.join(splits).fillna(0).astype(int)

@@ -312,3 +312,18 @@ def test_real_worldcover_cogs(shared_data, http_server):
     assert (counts[[10, 20, 30, 40, 50, 60, 80, 90]] > 0).all()
     assert v200.product.endswith("2021 v200") and (v100.codes != v200.codes).any()
     np.testing.assert_array_equal(v100.codes, tiling.read_on_grid(WC_CROP, grid))  # committed crop = original
+
+
+def test_demo_label_tiles_read_over_http_equal_local(http_server, tmp_path):
+    """The embedded demo through the real reader path: the committed crop served on 127.0.0.1."""
+    from cen.sources import demo
+
+    shutil.copyfile(WC_CROP, http_server.root / WC_CROP.name)
+    remote = demo.build_demo_tiles(tmp_path / "remote", smoke=True, n_s2_windows=0,
+                                   worldcover_href=f"{http_server.url}/{WC_CROP.name}")
+    local = demo.build_demo_tiles(tmp_path / "local", smoke=True, n_s2_windows=0)
+    assert remote.tile_id.tolist() == local.tile_id.tolist()
+    for a, b in zip(remote.label_path, local.label_path):
+        with rasterio.open(a) as ra, rasterio.open(b) as rb:
+            np.testing.assert_array_equal(ra.read(), rb.read())
+    assert any(r.status == 206 for r in http_server.requests)

@@ -168,17 +168,20 @@ def build_image_tiles(out_dir: Path, *, n_windows: int, scene: Path = DEMO_S2_SC
 
 
 def build_demo_tiles(workdir: str | Path, *, smoke: bool = False, year: int = 2020,
-                     n_label_tiles: int | None = None, n_s2_windows: int | None = None):
+                     n_label_tiles: int | None = None, n_s2_windows: int | None = None,
+                     worldcover_href: str | None = None):
     """Build ``{workdir}/tiles.parquet`` and the tile files under ``{workdir}/tiles/``.
 
     Returns the tiles GeoDataFrame (columns :data:`cen.tiling.TILES_COLUMNS`). Existing tile
     files are reused (re-running is cheap); the table is rewritten atomically.
+    ``worldcover_href`` reads the crop from elsewhere (e.g. the same file served over HTTP).
     """
     workdir = Path(workdir)
     out_dir = workdir / "tiles"
     n_label = N_LABEL_TILES[bool(smoke)] if n_label_tiles is None else n_label_tiles
     n_win = N_S2_WINDOWS[bool(smoke)] if n_s2_windows is None else n_s2_windows
-    rows = build_label_tiles(out_dir, n_tiles=n_label, year=year) + build_image_tiles(out_dir, n_windows=n_win)
+    rows = (build_label_tiles(out_dir, n_tiles=n_label, year=year, href=worldcover_href)
+            + build_image_tiles(out_dir, n_windows=n_win))
     frame = tiling.tiles_frame(rows)
     frame["source"] = np.where(frame["label_path"].notna(), "demo-worldcover", "demo-sentinel2")
     tiling.write_tiles_table(workdir / "tiles.parquet", frame)
