@@ -1,0 +1,164 @@
+"""Prompt templates, message building, hashes, images, tokens and cost."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from cen import prompting as P
+from cen.landcover import indices_to_colour
+from cen.stats import gpt4v_context, gpt35_context, stats_table
+
+S8, S12 = " " * 8, " " * 12
+
+
+def _maps(n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        lab = np.full((256, 256), int(rng.integers(1, 12)), np.uint8)
+        y, x = rng.integers(0, 200, 2)
+        lab[y : y + 60, x : x + 90] = int(rng.integers(0, 12))
+        out.append(lab)
+    return out
+
+
+def test_templates_load_and_are_verified(tmp_path):
+    assert {"chatearthnet-gpt35-v1", "chatearthnet-gpt4v-v1", "cen-gpt4v-single-v1"} <= set(P.list_templates())
+    t = P.load_template("chatearthnet-gpt35-v1")
+    assert t.tag == "chatearthnet-gpt35-v1@1" and t.model == "gpt-3.5-turbo-1106" and t.max_tokens == 300
+    assert t.manifest["source"]["licence"] == "Apache-2.0"
+    # a tampered copy is refused, naming the file
+    src = P.PROMPTS_DIR / "chatearthnet-gpt35-v1"
+    dst = tmp_path / "tampered"
+    dst.mkdir()
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    (dst / "system.txt").write_bytes((src / "system.txt").read_bytes() + b"\n")
+    with pytest.raises(P.PromptError, match="system.txt"):
+        P.load_template(str(dst))
+    with pytest.raises(P.PromptError, match="not found"):
+        P.load_template("no-such-template")
+
+
+def test_gpt35_messages_are_the_release_strings():
+    system = P.gpt35_messages("tree; \n")[0]["content"]
+    assert system.startswith("You are an AI visual assistant who can help describe images")
+    assert system.count("\n") == 1 and system.index("\n") == system.index("obeyed:") + len("obeyed:")
+    assert f"fluent.{S8}2) Describe the dominant" in system
+    assert f"in each paragraph. {S8}5) Summarize" in system
+    assert system.endswith("or any words with similar connotations.")
+    lab = _maps(1)[0]
+    ctx = gpt35_context(lab, compat=True, rng=random.Random(3))
+    msgs = P.gpt35_messages(ctx)
+    assert [m["role"] for m in msgs] == ["system", "user"]
+    assert msgs[1]["content"] == (
+        "Analyze the provided image as an AI visual assistant. The following contexts are provided.\n"
+        "The overall land cover distributions from most to least are: " + ctx + "\n"
+    )
+    with pytest.raises(P.PromptError, match="empty"):
+        P.gpt35_messages("  ")
+
+
+def test_gpt4v_message_text_images_and_mime():
+    maps = _maps(4)
+    blocks = [gpt4v_context(m, compat=True) for m in maps]
+    pngs = [P.label_map_png(m) for m in maps]
+    msgs = P.gpt4v_messages(blocks, pngs, compat=True)
+    assert len(msgs) == 1 and msgs[0]["role"] == "user"
+    content = msgs[0]["content"]
+    assert [c["type"] for c in content] == ["text"] + ["image_url"] * 4
+    text = content[0]["text"]
+    assert "moss.' You will be provided four independent images at once.For the first image, the distribution" in text
+    assert f"[255, 0, 0](red): developed area; {S12}[0, 192, 0]" in text
+    for k, o in enumerate(("first", "second", "third", "fourth")):
+        assert f"For the {o} image, the distribution of each land cover type is:{blocks[k][0]}" in text
+        assert f"For the {o} image, the spatial distribution of the image is:{blocks[k][1]}" in text
+    assert text.endswith("and then describe the main theme of each given image.")
+    assert "Generate the four descriptions seperately" in text
+    url = content[1]["image_url"]["url"]
+    assert url.startswith("data:image/jpeg;base64,") and "detail" not in content[1]["image_url"]
+    img = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB"))
+    assert img.shape == (128, 128, 3)
+    assert np.array_equal(img, indices_to_colour(maps[0])[::2, ::2])  # pixel skipping from (0, 0)
+    fixed = P.gpt4v_messages(blocks, pngs, compat=False)
+    assert fixed[0]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
+    with pytest.raises(P.PromptError, match="4 tiles per request"):
+        P.gpt4v_text(blocks[:3])
+
+
+def test_messages_hash_is_canonical():
+    a = [{"role": "user", "content": "x"}]
+    b = [{"content": "x", "role": "user"}]
+    assert P.messages_hash(a) == P.messages_hash(b)
+    expected = hashlib.sha256(json.dumps(a, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert P.messages_hash(a) == expected
+    assert P.messages_hash([{"role": "user", "content": "y"}]) != P.messages_hash(a)
+
+
+def test_group_tiles_keeps_patches_of_one_tile_together():
+    ids = ["a_patch01", "x", "a_patch00", "a_patch11", "y", "a_patch10", "b_patch00", "z", "w"]
+    groups = P.group_tiles(ids)
+    assert groups[0] == ("a_patch00", "a_patch01", "a_patch10", "a_patch11")
+    assert groups[1] == ("x", "y", "b_patch00", "z") and groups[2] == ("w",)
+
+
+def test_build_requests_from_stats_table_both_paradigms_and_variants():
+    maps = _maps(6, seed=2)
+    ids = [f"t{i}" for i in range(6)]
+    table = stats_table(np.stack(maps), ids, compat=True)
+    reqs = P.build_requests(table, "gpt35")
+    assert [r.tile_ids for r in reqs] == [(t,) for t in ids]
+    assert all(r.template_version == "chatearthnet-gpt35-v1@1" and len(r.messages_hash) == 64 for r in reqs)
+    assert reqs[0].region_counts.shape == (1, 6, 12)
+    labels = dict(zip(ids, maps))
+    vreqs = P.build_requests(table, "gpt4v", label_maps=labels)
+    assert [len(r.tile_ids) for r in vreqs] == [4, 1, 1]
+    assert vreqs[0].template == "chatearthnet-gpt4v-v1" and vreqs[1].template == "cen-gpt4v-single-v1"
+    assert len(vreqs[0].image_hashes) == 4
+    assert vreqs[0].messages[0]["content"][1]["image_url"]["url"].startswith("data:image/jpeg")  # compat table
+    single = P.build_requests(table, "gpt4v", label_maps=labels, template="cen-gpt4v-single-v1", compat=False)
+    assert len(single) == 6 and all(len(r.tile_ids) == 1 for r in single)
+    text = single[0].messages[0]["content"][0]["text"]
+    assert "four" not in text and "You will be provided one image." in text
+    rgb = {t: np.full((256, 256, 3), 90, np.uint8) for t in ids}
+    with_rgb = P.build_requests(table, "gpt4v", label_maps=labels, rgb=rgb)
+    parts = with_rgb[0].messages[0]["content"]
+    assert len(parts) == 9 and "true-colour picture" in parts[0]["text"]
+    assert len(with_rgb[0].image_hashes) == 8
+    with pytest.raises(KeyError, match="gpt35_context"):
+        P.build_requests(table.drop(columns=["gpt35_context"]), "gpt35")
+    with pytest.raises(P.PromptError, match="label maps"):
+        P.build_requests(table, "gpt4v")
+
+
+def test_token_counts_offline_and_cost():
+    counter = P.token_counter("gpt-3.5-turbo-1106")
+    assert counter.exact and counter.encoding == "cl100k_base"
+    assert counter.count_text("hello world") == 2
+    approx = P.token_counter("gpt-4o-mini")
+    assert approx.count_text("hello world") > 0  # o200k not shipped: labelled approximation
+    msgs = P.gpt35_messages("tree; \n")
+    n, exact = P.count_message_tokens(msgs, "gpt-3.5-turbo-1106")
+    assert exact and n > 200
+    table = stats_table(np.stack(_maps(3)), ["a", "b", "c"])
+    reqs = P.build_requests(table, "gpt35")
+    est = P.estimate_cost(reqs)
+    assert est.loc[0, "requests"] == 3 and est.loc[0, "output_tokens"] == 900
+    expected = (est.loc[0, "input_tokens"] * 1.0 + 900 * 2.0) / 1e6
+    assert est.loc[0, "cost_usd"] == pytest.approx(expected)
+    batch = P.estimate_cost(reqs, batch=True)
+    assert batch.loc[0, "cost_usd"] == pytest.approx(expected / 2)
+    custom = P.estimate_cost(reqs, model="my-local", prices={"my-local": P.Price(0.1, 0.2)})
+    assert custom.loc[0, "model"] == "my-local" and custom.loc[0, "cost_usd"] > 0
+    unknown = P.estimate_cost(reqs, model="unknown-model")
+    assert not unknown.loc[0, "priced"] and np.isnan(unknown.loc[0, "cost_usd"])
+    assert P.price_for("gpt-4o-2024-08-06") == P.PRICES["gpt-4o"]
