@@ -47,7 +47,10 @@ def plant(fault: str, text: str, counts: np.ndarray, paradigm: str, rng: np.rand
     whole = counts[lx.WHOLE]
     if fault == "cross_image":
         end = _first_sentence_end(text)
-        return "Similarly, " + text[0].lower() + text[1:end] + " with a larger extent than in the other images" + text[end:]
+        first = re.sub(r"^(The|This) image\b", "the fourth image", text[:end], count=1)
+        if first == text[:end]:
+            first = first[0].lower() + first[1:]
+        return "Similarly, " + first + " with a larger extent than in the other images" + text[end:]
     if fault == "hedging":
         end = _first_sentence_end(text)
         return text[:end] + ", possibly indicating a transition between land uses" + text[end:]
@@ -132,3 +135,12 @@ def detection_rates(detected: pd.DataFrame) -> pd.DataFrame:
     g = detected.groupby("fault", sort=False)
     return pd.DataFrame({"expected_check": g["expected_code"].first(), "planted": g.size(),
                          "detected": g["detected"].sum(), "detection_rate": g["detected"].mean()}).reset_index()
+
+
+def as_captions(injected: pd.DataFrame) -> pd.DataFrame:
+    """Planted faults as a captions table with unique keys (``tile_id`` gets ``#injected-<fault>``)."""
+    out = injected.copy()
+    out["source_tile_id"] = out["tile_id"]
+    out["tile_id"] = out["tile_id"].astype(str) + "#injected-" + out["fault"] + "-" + out.groupby(
+        ["tile_id", "fault"]).cumcount().astype(str)
+    return out

@@ -153,11 +153,20 @@ PARADIGM_ALIASES: dict[str, str] = {
 
 
 def normalise_paradigm(paradigm: str) -> str:
-    """``'gpt35'`` or ``'gpt4v'`` for any spelling of a prompt paradigm; ``ValueError`` otherwise."""
+    """``'gpt35'`` or ``'gpt4v'`` for any spelling of a prompt paradigm; ``ValueError`` otherwise.
+
+    Besides the exact aliases, a name containing ``4v``/``vision`` means GPT-4V and one
+    containing ``3.5``/``35`` means GPT-3.5 (``'gpt35_text'``, ``'chatgpt-4v'``).
+    """
     key = str(paradigm).strip().lower()
-    if key not in PARADIGM_ALIASES:
-        raise ValueError(f"unknown caption paradigm {paradigm!r}; expected one of 'gpt35', 'gpt4v'")
-    return PARADIGM_ALIASES[key]
+    if key in PARADIGM_ALIASES:
+        return PARADIGM_ALIASES[key]
+    squashed = key.replace("-", "").replace("_", "").replace(" ", "")
+    if "4v" in squashed or "vision" in squashed:
+        return "gpt4v"
+    if "3.5" in squashed or "35" in squashed:
+        return "gpt35"
+    raise ValueError(f"unknown caption paradigm {paradigm!r}; expected one of 'gpt35', 'gpt4v'")
 
 
 # Proportion words -> the range of the class's share (of non-background pixels in the region).

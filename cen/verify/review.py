@@ -121,6 +121,50 @@ class DecisionLog:
         return rec
 
 
+def apply_decisions(log: DecisionLog, decisions: Sequence[dict[str, Any]], reviewer: str,
+                    known_keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Append reviewer decisions given as dicts ``{"key", "action", "text"?, "note"?}``.
+
+    ``action`` is ``accept``, ``edit`` (needs ``text``) or ``reject``. With ``known_keys``, a
+    decision about an unknown caption raises ``ValueError`` naming it. A decision identical to
+    the caption's latest human decision is not appended again (re-running a notebook is safe).
+    """
+    known = set(known_keys) if known_keys is not None else None
+    history = log.history()
+    written = []
+    for n, d in enumerate(decisions):
+        key, action = d.get("key"), d.get("action")
+        if action not in HUMAN_ACTIONS:
+            raise ValueError(f"decision {n}: action {action!r} is not one of {', '.join(HUMAN_ACTIONS)}")
+        if known is not None and key not in known:
+            raise ValueError(f"decision {n}: no caption with key {key!r} (keys are 'tile_id|paradigm')")
+        last = next((r for r in reversed(history.get(key, [])) if r["action"] in HUMAN_ACTIONS), None)
+        text = d.get("text")
+        if last is not None and last["action"] == action and last.get("after") == text:
+            continue
+        rec = log.append(key, action, reviewer=reviewer, after=text, note=d.get("note", ""))
+        history.setdefault(key, []).append(rec)
+        written.append(rec)
+    return written
+
+
+def label_map_rgb(tiles: Any, tile_id: str, source: str = "tiles.parquet") -> Any:
+    """The tile's label map rendered in the ChatEarthNet palette, ``(H, W, 3)`` uint8, for review.
+
+    ``tiles`` is the tiles table (``tile_id``, ``label_path``: GeoTIFF of WorldCover codes).
+    """
+    from cen import landcover
+    from cen.stats import read_label_map
+
+    rows = tiles[tiles["tile_id"].astype(str) == str(tile_id)]
+    if rows.empty:
+        raise ValueError(f"{source}: no tile {tile_id!r}")
+    path = rows.iloc[0]["label_path"]
+    if not isinstance(path, str):
+        raise ValueError(f"{source}: tile {tile_id!r} has no label_path")
+    return landcover.indices_to_colour(read_label_map(path))
+
+
 def resolve(original: str, decisions: Sequence[dict[str, Any]]) -> tuple[str | None, str]:
     """The accepted text and status of one caption from its decisions (oldest first).
 

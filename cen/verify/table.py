@@ -140,3 +140,23 @@ def read_captions(path: str | Path) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
     return df
+
+
+def align_counts(captions: pd.DataFrame, stats_table: pd.DataFrame, source: str = "stats.parquet") -> np.ndarray:
+    """``(N, 6, 12)`` region counts for each caption row, looked up by ``tile_id`` in a stats table.
+
+    Raises ``ValueError`` naming the stats file and the first caption tile it does not cover.
+    """
+    from cen.stats import counts_from_table
+
+    if "tile_id" not in stats_table.columns:
+        raise ValueError(f"{source}: missing column 'tile_id'")
+    counts = counts_from_table(stats_table, source=source)
+    index = pd.Index(stats_table["tile_id"].astype(str))
+    if not index.is_unique:
+        raise ValueError(f"{source}: tile_id {index[index.duplicated()][0]!r} occurs twice")
+    pos = index.get_indexer(captions["tile_id"].astype(str))
+    if (pos < 0).any():
+        missing = captions["tile_id"].astype(str).to_numpy()[pos < 0]
+        raise ValueError(f"{source}: no statistics for {len(missing)} captioned tile(s), e.g. {missing[0]!r}")
+    return counts[pos]
