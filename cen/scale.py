@@ -206,6 +206,8 @@ class PartitionResult:
     worker: str
     peak_rss: int
     """Peak resident memory of the process that ran the task (bytes, ``getrusage`` max RSS)."""
+    cpu_seconds: float = 0.0
+    """CPU time of the process while the task ran (seconds; ~ the task's, one thread per worker)."""
 
 
 def _to_arrow(frame: pd.DataFrame) -> pa.Table:
@@ -268,7 +270,7 @@ def _peak_rss() -> int:
 def run_partition(stage: Stage, tiles: pd.DataFrame, path: str, partition: Partition, stage_name: str,
                   key: str = "tile_id", unique_by: Sequence[str] | None = None) -> PartitionResult:
     """Task body: skip if ``path`` is already finished, else run ``stage`` and write it atomically."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     meta = read_partition_meta(path)
     if meta is not None and meta.fingerprint == partition.fingerprint:
         return PartitionResult(partition.index, path, meta.n_rows, True, 0.0, _worker_name(), _peak_rss())
@@ -278,7 +280,7 @@ def run_partition(stage: Stage, tiles: pd.DataFrame, path: str, partition: Parti
     write_partition(result, path, PartitionMeta(partition.index, partition.fingerprint, len(tiles),
                                                 len(result), stage_name))
     return PartitionResult(partition.index, path, len(result), False, time.perf_counter() - t0,
-                           _worker_name(), _peak_rss())
+                           _worker_name(), _peak_rss(), time.process_time() - c0)
 
 
 # --- a whole stage ---------------------------------------------------------------------------
@@ -297,6 +299,11 @@ class StageRun:
     dashboard: str | None
     peak_rss_by_worker: dict[str, int] = field(default_factory=dict)
     partitions: list[PartitionResult] = field(default_factory=list)
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU seconds of the computed partitions' tasks, summed over workers."""
+        return sum(p.cpu_seconds for p in self.partitions if not p.skipped)
 
     @property
     def tiles_per_second(self) -> float:
@@ -742,3 +749,81 @@ def dataset_stats(source: str | Path | Sequence[str | Path], *, client: ClientLi
     return reduce_partitions(source, _stats_partial, _stats_merge, columns=list(COUNT_COLUMNS), client=client,
                              rows_per_chunk=rows_per_chunk, batch_size=batch_size, progress=progress,
                              cluster_kwargs=cluster_kwargs)
+
+
+# --- source read and label alignment (cen.sources.sampling) ----------------------------------
+
+def build_sample_partition(plan: pd.DataFrame, out_dir: str, provider: str, catalog_url: str | None,
+                           sample_kwargs: dict[str, Any]) -> pd.DataFrame:
+    """Task body: :func:`cen.sources.sampling.build_sample` for each planned point of a partition.
+
+    The STAC catalog is opened on the worker (clients do not travel between processes). One row
+    per sample: ``sample_id``, ``status`` (``ok``/``skipped``), ``reason`` and ``row`` (the
+    sample's tiles-table row as JSON, exactly as ``build_sample`` returns it).
+    """
+    from cen.sources import sampling, stac
+
+    catalog = stac.open_catalog(provider, catalog_url)
+    out = []
+    for rec in plan[["sample_id", "lon", "lat"]].itertuples(index=False):
+        row = sampling.build_sample(rec.sample_id, float(rec.lon), float(rec.lat), out_dir, catalog=catalog,
+                                    provider=provider, **sample_kwargs)
+        out.append({"sample_id": rec.sample_id, "status": row.get("status"), "reason": row.get("reason"),
+                    "row": json.dumps(row, default=str)})
+    return pd.DataFrame(out, columns=["sample_id", "status", "reason", "row"])
+
+
+def build_samples(
+    plan: pd.DataFrame,
+    workdir: str | Path,
+    *,
+    client: ClientLike = None,
+    provider: str = "earth-search",
+    catalog_url: str | None = None,
+    partition_size: int = 64,
+    run_kwargs: dict[str, Any] | None = None,
+    **sample_kwargs: Any,
+) -> tuple[Any, pd.DataFrame, StageRun]:
+    """:func:`cen.sources.sampling.build_samples` on Dask: scene search, nine-band read and
+    WorldCover labels on one grid per planned point, partitions of ``partition_size`` points.
+
+    Writes the tile files under ``{workdir}/tiles/``, the per-partition results under
+    ``{workdir}/samples_parts/``, then ``tiles.parquet`` and ``samples_skipped.csv`` as the
+    single-process function does. ``sample_kwargs`` go to ``build_sample`` (``dates``,
+    ``max_cloud``, ``worldcover_url`` ...). Returns ``(tiles, skipped, run)``.
+    """
+    import functools
+
+    from shapely import wkt
+
+    from cen import tiling
+    from cen.tiling import atomic_path
+
+    workdir = Path(workdir)
+    tiles_dir = workdir / "tiles"
+    tiles_dir.mkdir(parents=True, exist_ok=True)
+    for col in ("sample_id", "lon", "lat"):
+        if col not in plan.columns:
+            raise ScaleError(f"sample plan: no column {col!r} (columns: {', '.join(map(str, plan.columns))})")
+    stage = functools.partial(build_sample_partition, out_dir=str(tiles_dir), provider=provider,
+                              catalog_url=catalog_url, sample_kwargs=dict(sample_kwargs))
+    name = f"cen.sources.sampling.build_sample[{provider},{json.dumps(sample_kwargs, sort_keys=True, default=str)}]"
+    run = run_stage(stage, pd.DataFrame(plan[["sample_id", "lon", "lat"]]), workdir / "samples_parts",
+                    client=client, partition_size=partition_size, stage_name=name, key="sample_id",
+                    **(run_kwargs or {}))
+    results = read_stage(workdir / "samples_parts")
+    rows, skipped = [], []
+    for status, text in zip(results["status"], results["row"]):
+        row = json.loads(text)
+        if status == "ok":
+            if isinstance(row.get("geometry"), str):
+                row["geometry"] = wkt.loads(row["geometry"])
+            rows.append(row)
+        else:
+            skipped.append(row)
+    frame = tiling.tiles_frame(rows)
+    tiling.write_tiles_table(workdir / "tiles.parquet", frame)
+    skipped_df = pd.DataFrame(skipped, columns=["sample_id", "lon", "lat", "status", "reason"])
+    with atomic_path(workdir / "samples_skipped.csv") as tmp:
+        skipped_df.to_csv(tmp, index=False)
+    return frame, skipped_df, run

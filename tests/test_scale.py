@@ -316,3 +316,40 @@ def test_merge_stage_writes_one_table_in_partition_order(tmp_path):
     assert scale.META_KEY not in pq.read_schema(merged).metadata
     with pytest.raises(scale.ScaleError, match="no partition files"):
         scale.merge_stage(tmp_path / "nothing", tmp_path / "x.parquet")
+
+
+def test_build_samples_on_cluster_equal_single_process(client, http_server, tmp_path):
+    """Source read + label alignment (STAC search, nine-band read, WorldCover) on 2 workers over HTTP."""
+    import rasterio
+
+    from cen.sources import sampling, stac
+    from test_sources_stac import S2_LAT, S2_LON, relocated_worldcover, s2_item, write_api
+
+    root, base = http_server.root, http_server.url
+    items = [s2_item(base, root, "clear", datetime="2016-01-12T15:58:00Z", cloud=3.0),
+             s2_item(base, root, "cloudy", datetime="2016-01-12T15:58:00Z", cloud=55.0)]
+    url = write_api(root, base, items)
+    relocated_worldcover(root, "N36W078", -75.66, 37.75)
+    plan = pd.DataFrame({"sample_id": ["a", "b", "c", "d"], "lon": [S2_LON, 10.0, -75.62, -75.63],
+                         "lat": [S2_LAT, 50.0, 37.70, 37.72]})
+    kw = dict(dates="2016-01-01/2016-01-31", worldcover_url=base)
+    tiles, skipped, run = scale.build_samples(plan, tmp_path / "dask", client=client, catalog_url=url,
+                                              partition_size=2, run_kwargs={"progress": False}, **kw)
+    assert run.n_partitions == 2 and run.n_rows == 4
+    single, single_skipped = sampling.build_samples(plan, tmp_path / "one", catalog=stac.open_catalog(url=url),
+                                                    progress=False, **kw)
+    assert sorted(tiles["tile_id"]) == sorted(single["tile_id"]) == ["a_clear", "c_clear", "d_clear"]
+    assert skipped["sample_id"].tolist() == single_skipped["sample_id"].tolist() == ["b"]
+    same_cols = [c for c in tiling_columns() if not c.endswith("_path")]
+    pd.testing.assert_frame_equal(tiles[same_cols].sort_values("tile_id").reset_index(drop=True),
+                                  single[same_cols].sort_values("tile_id").reset_index(drop=True))
+    for a, b in zip(tiles.sort_values("tile_id")["label_path"], single.sort_values("tile_id")["label_path"]):
+        with rasterio.open(a) as x, rasterio.open(b) as y:
+            assert np.array_equal(x.read(), y.read())
+    assert (tmp_path / "dask" / "tiles.parquet").exists() and (tmp_path / "dask" / "samples_skipped.csv").exists()
+
+
+def tiling_columns() -> tuple[str, ...]:
+    from cen.tiling import TILES_COLUMNS
+
+    return TILES_COLUMNS
