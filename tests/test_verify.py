@@ -359,3 +359,86 @@ def test_highlight_html_marks_spans():
     text = "Developed areas appear in the top left & more."
     html = verify.highlight_html(text, check_caption(text, COUNTS, "gpt35"))
     assert "<mark" in html and "banned_word" in html and "&amp;" in html
+
+
+# --- the template captioner and GPT-style prose -----------------------------------------------
+
+def _random_maps(n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    maps = []
+    for _ in range(n):
+        m = np.full((256, 256), rng.integers(1, 12), np.uint8)
+        for _ in range(rng.integers(0, 7)):
+            c, (y, x), (h, w) = rng.integers(0, 12), rng.integers(0, 256, 2), rng.integers(3, 150, 2)
+            m[y:y + h, x:x + w] = c
+        maps.append(m)
+    return maps
+
+
+def test_template_captions_score_full_consistency():
+    template = pytest.importorskip("cen.generate.template")
+    maps = _random_maps(120, seed=7) + [_tile()]
+    counts = np.stack([_counts(m) for m in maps])
+    texts = [template.caption_from_counts(c, seed=i) for i, c in enumerate(counts)]
+    table = _table(texts)
+    flags = check_captions(table, counts, progress=False)
+    assert flags.empty, flags[["row", "code", "message"]].head().to_dict("records")
+    scores = score_table(texts, counts)
+    for col in ("precision", "recall", "spatial_accuracy", "proportion_accuracy", "score"):
+        defined = scores[col].dropna()
+        assert (defined == 1.0).all(), (col, defined[defined < 1].head())
+    assert scores["n_spatial_claims"].sum() > 100 and scores["n_proportion_claims"].sum() > 100
+
+
+def test_injected_faults_in_template_captions_are_detected():
+    template = pytest.importorskip("cen.generate.template")
+    maps = _random_maps(20, seed=11)
+    counts = np.stack([_counts(m) for m in maps])
+    texts = [template.caption_from_counts(c, seed=i) for i, c in enumerate(counts)]
+    for paradigm in ("gpt35", "gpt4v"):
+        injected = verify.inject_faults(_table(texts, paradigm=paradigm), counts, seed=2, per_fault=5)
+        detected = verify.detect_injected(injected, counts)
+        assert len(detected) >= 30
+        assert detected["detected"].all(), detected.loc[~detected["detected"], ["fault", "codes"]]
+        # planted content errors lower the label-consistency score
+        hurt = detected[detected["fault"].isin(["hallucinated_lake", "wrong_quadrant", "wrong_proportion"])]
+        before = score_table(texts, counts)["score"].to_numpy()[hurt["row"].to_numpy()]
+        after = score_table(hurt["text"], counts[hurt["row"].to_numpy()])["score"].to_numpy()
+        assert (after < before).all()
+
+
+GPT_STYLE = [
+    # GPT-3.5 style (bucket phrases, region walk, closing summary): all true of the hand-built tile
+    "The image exhibits varied land cover types across different spatial locations. In the top left, there is "
+    "a large amount of developed area, accompanied by a medium portion of trees. Moving to the top right, trees "
+    "dominate with an extra large fraction. The bottom left features trees in an extra large portion and a small "
+    "quantity of grass. In the bottom right, water takes up a large part, with trees covering a medium amount. "
+    "The middle mainly contains trees, with extra small fractions of developed area and water. Overall, the image "
+    "depicts a predominantly forested area with developed regions and water bodies.",
+    # GPT-4V style (shapes, no buckets)
+    "This image is characterized by a compact block of developed area in the top left corner, bordered by "
+    "dense tree cover that extends across the top right and much of the bottom left, where a narrow strip of "
+    "grass runs horizontally. A rectangular water body occupies the bottom right, its straight edges meeting "
+    "the surrounding trees. The central part shows mostly trees, with small fractions of developed land and "
+    "water at its edges. The overall theme presents a wooded landscape with a small settlement and a reservoir.",
+]
+
+
+@pytest.mark.parametrize("text", GPT_STYLE)
+def test_faithful_gpt_style_prose_raises_no_flags(text):
+    for paradigm in ("gpt35", "gpt4v"):
+        flags = check_caption(text, COUNTS, paradigm)
+        assert not flags, [(f.code, f.message) for f in flags]
+    s = consistency_score(text, COUNTS)
+    assert s["score"] == 1.0 and s["n_spatial_claims"] >= 4
+
+
+def test_align_counts_by_tile_id():
+    stats = pytest.importorskip("cen.stats")
+    maps = _random_maps(4, seed=5)
+    table = stats.stats_table(np.stack(maps), ["a", "b", "c", "d"])
+    caps = _table(["x.", "y.", "z."], ["c", "a", "c"])
+    got = verify.align_counts(caps, table)
+    np.testing.assert_array_equal(got, np.stack([_counts(maps[2]), _counts(maps[0]), _counts(maps[2])]))
+    with pytest.raises(ValueError, match=r"stats.parquet: no statistics for 1 captioned tile\(s\), e.g. 'q'"):
+        verify.align_counts(_table(["x."], ["q"]), table)

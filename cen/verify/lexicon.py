@@ -170,16 +170,17 @@ def normalise_paradigm(paradigm: str) -> str:
 
 
 # Proportion words -> the range of the class's share (of non-background pixels in the region).
-# The GPT-3.5 bucket phrases ("extra large fraction") are exact Algorithm-1 buckets; generic words
-# get deliberately loose ranges so that fluent paraphrase is not flagged.
+# The GPT-3.5 bucket phrases ("extra large fraction") follow Algorithm 1's buckets, except that
+# "small" also covers "extra small" and "large" also covers "extra large" (plain English, not a
+# contradiction); generic words get deliberately loose ranges so that paraphrase is not flagged.
 _BUCKET_NOUN = r"(?:fraction|part|portion|amount|quantity|proportion|share)s?"
 PROPORTION_WORDS: list[tuple[str, str, float, float]] = [
     # (name, regex, low, high) -- share must lie in [low, high]
     ("extra small", r"(?:extra|very)[\s-]+small\s+" + _BUCKET_NOUN, 0.0, 0.10),
     ("extra large", r"(?:extra|very)[\s-]+large\s+" + _BUCKET_NOUN, 0.80, 1.0),
-    ("small", r"small\s+" + _BUCKET_NOUN, 0.10, 0.20),
+    ("small", r"small\s+" + _BUCKET_NOUN, 0.0, 0.20),
     ("medium", r"medium(?:[\s-]+sized)?\s+" + _BUCKET_NOUN, 0.20, 0.50),
-    ("large", r"large\s+" + _BUCKET_NOUN, 0.50, 0.80),
+    ("large", r"large\s+" + _BUCKET_NOUN, 0.50, 1.0),
     ("entire", r"entirely|completely|exclusively|solely|wholly|fully\s+covered", 0.90, 1.0),
     ("half", r"(?:about|roughly|nearly|approximately|around)\s+half", 0.35, 0.65),
     ("minor", r"minor|scattered|sparse|traces?\s+of|specks?\s+of|tiny|slivers?\s+of|a\s+few\s+patches", 0.0, 0.30),
