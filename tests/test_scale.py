@@ -109,11 +109,19 @@ def client():
 
 
 @pytest.fixture(scope="module")
-def demo_tiles(tmp_path_factory):
-    """The embedded demo's tiles table (real WorldCover crops through the real readers)."""
+def demo_dir(tmp_path_factory) -> Path:
+    """A workdir holding the embedded demo's ``tiles.parquet`` (real WorldCover crops, real readers)."""
     from cen.sources.demo import build_demo_tiles
 
-    frame = build_demo_tiles(tmp_path_factory.mktemp("demo"))
+    workdir = tmp_path_factory.mktemp("demo")
+    build_demo_tiles(workdir)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def demo_tiles(demo_dir):
+    """The labelled rows of the demo tiles table."""
+    frame = pd.read_parquet(demo_dir / "tiles.parquet")
     return frame[frame["label_path"].notna()].reset_index(drop=True)
 
 
@@ -353,3 +361,26 @@ def tiling_columns() -> tuple[str, ...]:
     from cen.tiling import TILES_COLUMNS
 
     return TILES_COLUMNS
+
+
+def test_cli_scale_stats_dataset_and_caption_stats(client, demo_dir, demo_tiles, tmp_path, capsys):
+    from cen import cli, stats
+
+    addr = client.scheduler.address
+    assert cli.main(["scale", "stats", str(demo_dir / "tiles.parquet"), str(tmp_path / "parts"), "--scheduler", addr,
+                     "--partition-size", "7", "--merge-to", str(tmp_path / "stats.parquet")]) == 0
+    assert f"{len(demo_tiles)} tiles in 4 partitions (4 computed, 0 already done)" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(stats.read_stats(tmp_path / "stats.parquet"),
+                                  stats.stats_table_from_tiles(demo_tiles, progress=False))
+    assert cli.main(["scale", "stats", str(demo_dir / "tiles.parquet"), str(tmp_path / "parts"), "--sync",
+                     "--partition-size", "7"]) == 0
+    assert "(0 computed, 4 already done)" in capsys.readouterr().out
+    assert cli.main(["scale", "dataset-stats", str(tmp_path / "parts"), "--sync"]) == 0
+    assert "developed area" in capsys.readouterr().out
+    captions = pd.DataFrame({"paradigm": ["a", "b", "a"], "text": ["Water and trees.", "Crop land. Bare.", "Grass."]})
+    captions.to_parquet(tmp_path / "captions.parquet")
+    assert cli.main(["scale", "caption-stats", str(tmp_path / "captions.parquet"), "--by", "paradigm", "--sync"]) == 0
+    out = capsys.readouterr().out
+    assert "paradigm" in out and "n_captions" in out
+    assert cli.main(["scale", "stats", str(tmp_path / "missing.parquet"), str(tmp_path / "x"), "--sync"]) == 1
+    assert "missing.parquet: tiles table not found" in capsys.readouterr().err
