@@ -145,6 +145,8 @@ def _cell_codes(h: int, w: int) -> np.ndarray:
 def _cell_counts(stack: np.ndarray) -> np.ndarray:
     """``(N, 16, 12)`` int64 pixel counts per cell and class of a validated uint8 stack."""
     n, h, w = stack.shape
+    if w % 2 == 0 and all(cut % 2 == 0 for cut in (w // 4, w // 2, 3 * w // 4)):
+        return _cell_counts_pairs(stack)
     codes = _cell_codes(h, w)
     out = np.empty((n, _N_CELLS, N_INDICES), dtype=np.int64)
     key = np.empty((h, w), dtype=np.uint8)
@@ -153,6 +155,39 @@ def _cell_counts(stack: np.ndarray) -> np.ndarray:
         np.add(stack[i], codes, out=key)
         flat[i] = np.bincount(key.ravel(), minlength=_N_CELLS * N_INDICES)
     return out
+
+
+@lru_cache(maxsize=32)
+def _pair_cell_codes(h: int, w: int) -> np.ndarray:
+    """``(H, W/2)`` uint16 map of ``cell * 144`` for pixel pairs (columns 2k, 2k+1)."""
+    codes = (_cell_codes(h, w)[:, ::2] // N_INDICES).astype(np.uint16) * (N_INDICES * N_INDICES)
+    codes.flags.writeable = False
+    return codes
+
+
+def _cell_counts_pairs(stack: np.ndarray) -> np.ndarray:
+    """:func:`_cell_counts` counting two horizontally adjacent pixels per bincount element.
+
+    Reads each pair as one uint16 ``a + 256 b``, codes it ``cell*144 + a*12 + b`` and counts
+    the codes; class k's count is then the pairs with a == k plus the pairs with b == k. Needs
+    an even width and even column cuts (so no pair straddles two cells); half the bincount work.
+    """
+    n, h, w = stack.shape
+    codes = _pair_cell_codes(h, w)
+    n_codes = _N_CELLS * N_INDICES * N_INDICES
+    pair_counts = np.empty((n, n_codes), dtype=np.int64)
+    pairs = stack.view(np.uint16)
+    key = np.empty((h, w // 2), dtype=np.uint16)
+    hi = np.empty((h, w // 2), dtype=np.uint16)
+    for i in range(n):
+        np.bitwise_and(pairs[i], 0xFF, out=key)
+        key *= N_INDICES
+        np.right_shift(pairs[i], 8, out=hi)
+        key += hi
+        key += codes
+        pair_counts[i] = np.bincount(key.ravel(), minlength=n_codes)
+    c = pair_counts.reshape(n, _N_CELLS, N_INDICES, N_INDICES)
+    return c.sum(axis=3) + c.sum(axis=2)
 
 
 def region_counts(labels: np.ndarray) -> np.ndarray:
@@ -178,19 +213,29 @@ def region_sizes(h: int, w: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
-# helpers shared by the context builders
+# context builders (batched: numpy picks classes and sizes, a short Python loop writes the text)
+
+_BYTE = tuple(bytes((c,)) for c in range(N_INDICES))
+_SEMI = tuple(f"{n}; " for n in _GPT35_NAMES)
+_HEADERS = tuple(_REGION_LINE.format(r) for r in REGIONS)
+_WORD_BOUNDS = np.array([upper for upper, _ in SIZE_WORDS])
+# _PHRASE[class][size word] = "tree (large " (the noun and ")" follow)
+_PHRASE = tuple(tuple(f"{name} ({word} " for _, word in SIZE_WORDS) for name in _GPT35_NAMES)
+_CLASS_AXIS = np.arange(1, N_INDICES)
 
 
-def _first_appearance(flat: np.ndarray, classes: Sequence[int]) -> dict[int, int]:
-    """Row-major position of the first pixel of each class in ``classes`` (all present)."""
+def _first_positions(tile: np.ndarray, classes: Sequence[int]) -> dict[int, int]:
+    """Row-major position of the first pixel of each class in ``classes`` (all present) of
+    one ``(H, W)`` uint8 map (``bytes.find``, i.e. memchr, on the first rows, then the rest)."""
+    head = tile[: max(1, 4096 // tile.shape[1])].tobytes()
     pos: dict[int, int] = {}
-    head = flat[:4096]
+    full = None
     for c in classes:
-        hit = head == c
-        if hit.any():
-            pos[c] = int(hit.argmax())
-        else:
-            pos[c] = int((flat == c).argmax())
+        k = head.find(_BYTE[c])
+        if k < 0:
+            full = tile.tobytes() if full is None else full
+            k = full.find(_BYTE[c])
+        pos[c] = k
     return pos
 
 
@@ -221,66 +266,146 @@ def _check_rng(rng: random.Random | None) -> random.Random:
     return rng
 
 
-# ----------------------------------------------------------------------------------------------
-# GPT-3.5 context
+def _order_desc(values: np.ndarray, ties_descending: bool = False) -> np.ndarray:
+    """Indices sorting the last axis (11 labelled classes) by value descending; ties in ascending
+    (or descending) class index. Exact integer keys, so the sort kind does not matter."""
+    tie = _CLASS_AXIS[::-1] if ties_descending else _CLASS_AXIS
+    return np.argsort(-(values * 16) + tie, axis=-1)
 
 
-def _gpt35_lines(
-    counts: np.ndarray, flat: np.ndarray | None, compat: bool, rng: random.Random
-) -> tuple[str, list[str]]:
-    """GPT-3.5 context of one map from its ``(6, 12)`` counts; returns (text, empty regions).
+def _contexts(
+    stack: np.ndarray, counts: np.ndarray, compat: bool, rngs: Sequence[random.Random]
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    """GPT-3.5 context, GPT-4V class block, GPT-4V region block and empty-region flags
+    (comma-separated) of every map of a validated ``(N, H, W)`` stack with ``(N, 6, 12)`` counts."""
+    n, h, w = stack.shape
+    sizes = region_sizes(h, w)
+    whole = counts[:, 0, 1:]
+    labelled = counts[:, 1:, 1:]
 
-    ``flat`` (the row-major map) is needed only in compat mode, for count ties in the overall list.
-    """
-    whole = counts[0]
-    listed = [c for c in range(1, N_INDICES) if whole[c] >= THRESHOLD]
-    if compat and flat is not None and len({int(whole[c]) for c in listed}) < len(listed):
-        first = _first_appearance(flat, listed)
-        listed.sort(key=lambda c: (-int(whole[c]), first[c]))
+    # GPT-3.5 overall list: by count, ties ascending index (compat: first appearance, below)
+    order_whole = _order_desc(whole)
+    sorted_whole = np.take_along_axis(whole, order_whole, axis=1)
+    n_listed = (whole >= THRESHOLD).sum(axis=1)
+    tied = ((sorted_whole[:, 1:] == sorted_whole[:, :-1]) & (sorted_whole[:, 1:] >= THRESHOLD)).any(axis=1)
+
+    # GPT-3.5 region lines: top 3 with >= 20 px and their size words
+    order_35 = _order_desc(labelled, ties_descending=compat)[..., :3]
+    top_counts = np.take_along_axis(labelled, order_35, axis=2)
+    n_top = (top_counts >= THRESHOLD).sum(axis=2)
+    totals = labelled.sum(axis=2, keepdims=True)
+    safe = np.maximum(totals, 1)
+    if compat:  # the release: int(round(count / float(total), 2) * 100)
+        percent = np.trunc(np.round(top_counts / safe.astype(np.float64), 2) * 100)
+    else:  # round half up, in integers
+        percent = (200 * top_counts + safe) // (2 * safe)
+    word = np.searchsorted(_WORD_BOUNDS, percent, side="left")
+
+    # GPT-4V: region lines list every labelled class present, share descending, ties ascending
+    order_4v = _order_desc(labelled)
+    n_present_region = (labelled > 0).sum(axis=2)
+    n_present = (whole > 0).sum(axis=1)
+    fixed = [_fixed_table(int(s)) for s in sizes[1:]]
+    if compat:
+        pct_tables = [_percent_table(128.0 * 128.0)] * 5
+        pct_limit = 16384
     else:
-        listed.sort(key=lambda c: -int(whole[c]))  # stable: ties keep ascending index
-    if listed or compat:
-        text = "".join(f"{_GPT35_NAMES[c]}; " for c in listed) + "\n"
-    else:
-        text = "no land cover type covers 20 pixels or more; \n"
+        pct_tables = [_percent_table(float(s)) for s in sizes[1:]]
+        pct_limit = int(sizes[1:].min())
 
-    empty: list[str] = []
-    for r in range(1, len(REGIONS)):
-        region = REGIONS[r]
-        labelled = counts[r, 1:]
-        total = int(labelled.sum())
-        cls = [c for c in range(1, N_INDICES) if labelled[c - 1] >= THRESHOLD]
-        if compat:
-            cls.sort(key=lambda c: (-int(labelled[c - 1]), -c))
+    g35: list[str] = []
+    cls_blocks: list[str] = []
+    reg_blocks: list[str] = []
+    empties: list[str] = []
+    L_order_whole, L_n_listed, L_tied = (order_whole + 1).tolist(), n_listed.tolist(), tied.tolist()
+    L_whole, L_lab = counts[:, 0, :].tolist(), counts[:, 1:, :].tolist()
+    L_order35, L_ntop, L_word = (order_35 + 1).tolist(), n_top.tolist(), word.tolist()
+    L_order4v, L_npr, L_npres = (order_4v + 1).tolist(), n_present_region.tolist(), n_present.tolist()
+    L_totals = totals[..., 0].tolist()
+    for i in range(n):
+        rng = rngs[i]
+        fast = type(rng) is random.Random
+        getbits = rng.getrandbits
+        wc = L_whole[i]
+        lab = L_lab[i]
+
+        # --- GPT-3.5
+        listed = L_order_whole[i][: L_n_listed[i]]
+        if compat and L_tied[i]:
+            first = _first_positions(stack[i], listed)
+            listed = sorted(listed, key=lambda c: (-wc[c], first[c]))
+        if listed or compat:
+            text = "".join([_SEMI[c] for c in listed]) + "\n"
         else:
-            cls.sort(key=lambda c: -int(labelled[c - 1]))
-        top = cls[:3]
-        if not top:
-            empty.append(region)
-            if compat:  # the release emits the header alone, without a newline
-                text += _REGION_LINE.format(region)
-            elif total == 0:
-                text += f"The {region} contains no labelled land cover.\n"
+            text = f"no land cover type covers {THRESHOLD} pixels or more; \n"
+        empty = []
+        for r in range(5):
+            k = L_ntop[i][r]
+            if k == 0:
+                empty.append(REGIONS[r + 1])
+                if compat:  # the release emits the header alone, without a newline
+                    text += _HEADERS[r + 1]
+                elif L_totals[i][r] == 0:
+                    text += f"The {REGIONS[r + 1]} contains no labelled land cover.\n"
+                else:
+                    text += (f"The {REGIONS[r + 1]} contains only scattered land cover, "
+                             f"no type covers {THRESHOLD} pixels.\n")
+                continue
+            classes, words = L_order35[i][r], L_word[i][r]
+            phrases = []
+            for j in range(k):
+                if fast:  # random.choice(NOUNS) of CPython, inlined: same draws, same result
+                    b = getbits(3)
+                    while b >= 5:
+                        b = getbits(3)
+                    noun = NOUNS[b]
+                else:
+                    noun = rng.choice(NOUNS)
+                phrases.append(_PHRASE[classes[j]][words[j]] + noun + ")")
+            if k == 3:
+                text += f"{_HEADERS[r + 1]}{phrases[0]}, {phrases[1]}, and {phrases[2]}.\n"
+            elif k == 2:
+                text += f"{_HEADERS[r + 1]}{phrases[0]} and {phrases[1]}.\n"
             else:
-                text += f"The {region} contains only scattered land cover, no type covers {THRESHOLD} pixels.\n"
-            continue
-        phrases = []
-        for c in top:
-            n = int(labelled[c - 1])
-            if compat:
-                # the release: int(round(np.float64(n / float(total)), 2) * 100)
-                percent = int(np.round(np.float64(n) / np.float64(total), 2) * 100)
+                text += f"{_HEADERS[r + 1]}{phrases[0]}.\n"
+        g35.append(text)
+        empties.append(",".join(empty))
+
+        # --- GPT-4V class block
+        present = L_order_whole[i][: L_npres[i]]
+        if compat and len(present) > 1:
+            first = _first_positions(stack[i], present)
+            present = sorted(present, key=first.__getitem__)
+        lines = []
+        for c in present:
+            parts = [lab[p][c] for p in range(5)]
+            if max(parts) <= pct_limit:
+                t = pct_tables
+                lines.append(f"{_GPT4V_NAMES[c]}:  top left part: {t[0][parts[0]]}  top right part: "
+                             f"{t[1][parts[1]]}  bottom left part: {t[2][parts[2]]}  bottom right part: "
+                             f"{t[3][parts[3]]}  middle part: {t[4][parts[4]]} \n")
+            else:  # compat mode on maps larger than 256 x 256
+                lines.append(f"{_GPT4V_NAMES[c]}: " + "".join(
+                    f" {_PARTS[p]}: {parts[p] / 16384.0:.2%} " for p in range(5)) + "\n")
+        cls_blocks.append("".join(lines))
+
+        # --- GPT-4V region block
+        lines = []
+        for r in range(5):
+            m = L_npr[i][r]
+            row = lab[r]
+            table = fixed[r]
+            if m:
+                body = "".join([f" {_GPT4V_NAMES[c]}: {table[row[c]]};" for c in L_order4v[i][r][:m]])
             else:
-                percent = (200 * n + total) // (2 * total)  # round half up, exact
-            phrases.append(f"{_GPT35_NAMES[c]} ({_size_word(percent)} {rng.choice(NOUNS)})")
-        text += _REGION_LINE.format(region)
-        if len(phrases) == 3:
-            text += f"{phrases[0]}, {phrases[1]}, and {phrases[2]}.\n"
-        elif len(phrases) == 2:
-            text += f"{phrases[0]} and {phrases[1]}.\n"
-        else:
-            text += f"{phrases[0]}.\n"
-    return text, empty
+                body = "" if compat else " no labelled land cover;"
+            lines.append(f"{REGION_SLUGS[r + 1]} distribution:{body}\n")
+        reg_blocks.append("".join(lines))
+    return g35, cls_blocks, reg_blocks, empties
+
+
+def _counts_of(stack: np.ndarray) -> np.ndarray:
+    return np.matmul(_REGION_OF_CELL, _cell_counts(stack))
 
 
 def gpt35_context(labels: np.ndarray, *, compat: bool = False, rng: random.Random | None = None) -> str:
@@ -300,60 +425,17 @@ def gpt35_context(labels: np.ndarray, *, compat: bool = False, rng: random.Rando
     rounding, then truncation); a region without a class of >= 20 pixels gets the bare header
     with no newline, so the next region's line runs on; ties as in the module docstring.
 
-    Default mode differs in: percent is rounded half up exactly (``round(100 * n / total)``); a
-    region without a listable class gets a sentence of its own ("The top left contains no
-    labelled land cover." when all background, "... only scattered land cover ..." otherwise;
-    :func:`stats_table` flags it in ``empty_regions``); an empty overall list says so instead of
-    leaving a blank; ties in ascending class index.
+    Default mode differs in: percent is rounded half up exactly (``round(100 * n / total)``; for
+    regions of up to 128 x 128 pixels this never changes the size word); a region without a
+    listable class gets a sentence of its own ("The top left contains no labelled land cover."
+    when all background, "... only scattered land cover ..." otherwise; :func:`stats_table`
+    flags it in ``empty_regions``); an empty overall list says so instead of leaving a blank;
+    ties in ascending class index.
     """
     if np.ndim(labels) != 2:
         raise LabelError(f"gpt35_context takes one (H, W) label map, got shape {np.shape(labels)}")
     stack = as_label_stack(labels)
-    counts = np.matmul(_REGION_OF_CELL, _cell_counts(stack))[0]
-    text, _ = _gpt35_lines(counts, stack[0].ravel(), compat, _check_rng(rng))
-    return text
-
-
-# ----------------------------------------------------------------------------------------------
-# GPT-4V context
-
-
-def _gpt4v_blocks(counts: np.ndarray, flat: np.ndarray | None, shape: tuple[int, int], compat: bool) -> tuple[str, str]:
-    """(per-class block, per-region block) of one map from its ``(6, 12)`` counts."""
-    sizes = region_sizes(*shape)
-    whole = counts[0]
-    present = [c for c in range(1, N_INDICES) if whole[c] > 0]
-    if compat:
-        if flat is None:
-            raise ValueError("compat GPT-4V class order needs the label map")
-        first = _first_appearance(flat, present)
-        present.sort(key=first.__getitem__)
-        tables = [_percent_table(128.0 * 128.0)] * 5
-        denominators = [16384] * 5
-    else:
-        present.sort(key=lambda c: -int(whole[c]))
-        tables = [_percent_table(float(s)) for s in sizes[1:]]
-        denominators = [int(s) for s in sizes[1:]]
-    class_lines = []
-    for c in present:
-        parts = []
-        for p in range(5):
-            n = int(counts[1 + p, c])
-            pct = tables[p][n] if n <= denominators[p] else f"{n / denominators[p]:.2%}"
-            parts.append(f" {_PARTS[p]}: {pct} ")
-        class_lines.append(f"{_GPT4V_NAMES[c]}: " + "".join(parts) + "\n")
-
-    region_lines = []
-    for r in range(1, len(REGIONS)):
-        row = counts[r]
-        table = _fixed_table(int(sizes[r]))
-        cls = [c for c in range(1, N_INDICES) if row[c] > 0]
-        cls.sort(key=lambda c: -int(row[c]))  # stable: ties ascending index
-        body = "".join(f" {_GPT4V_NAMES[c]}: {table[int(row[c])]};" for c in cls)
-        if not cls and not compat:
-            body = " no labelled land cover;"
-        region_lines.append(f"{REGION_SLUGS[r]} distribution:{body}\n")
-    return "".join(class_lines), "".join(region_lines)
+    return _contexts(stack, _counts_of(stack), compat, [_check_rng(rng)])[0][0]
 
 
 def gpt4v_context(labels: np.ndarray, *, compat: bool = False) -> tuple[str, str]:
@@ -376,8 +458,8 @@ def gpt4v_context(labels: np.ndarray, *, compat: bool = False) -> tuple[str, str
     if np.ndim(labels) != 2:
         raise LabelError(f"gpt4v_context takes one (H, W) label map, got shape {np.shape(labels)}")
     stack = as_label_stack(labels)
-    counts = np.matmul(_REGION_OF_CELL, _cell_counts(stack))[0]
-    return _gpt4v_blocks(counts, stack[0].ravel(), stack.shape[1:], compat)
+    _, cls_block, reg_block, _ = _contexts(stack, _counts_of(stack), compat, [random.Random(DEFAULT_SEED)])
+    return cls_block[0], reg_block[0]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -445,15 +527,7 @@ def stats_table(
 def _table_batch(stack: np.ndarray, ids: list[str], compat: bool, seed: int) -> pd.DataFrame:
     n, h, w = stack.shape
     counts = np.matmul(_REGION_OF_CELL, _cell_counts(stack)) if n else np.zeros((0, 6, N_INDICES), np.int64)
-    g35, cls_block, reg_block, empty = [], [], [], []
-    flat = stack.reshape(n, -1)
-    for i in range(n):
-        text, empties = _gpt35_lines(counts[i], flat[i], compat, tile_rng(seed, ids[i]))
-        g35.append(text)
-        empty.append(",".join(empties))
-        a, b = _gpt4v_blocks(counts[i], flat[i], (h, w), compat)
-        cls_block.append(a)
-        reg_block.append(b)
+    g35, cls_block, reg_block, empty = _contexts(stack, counts, compat, [tile_rng(seed, t) for t in ids])
     data: dict[str, object] = {"tile_id": ids, "height": np.full(n, h, np.int32), "width": np.full(n, w, np.int32)}
     flat_counts = counts.reshape(n, -1).astype(np.int32)
     for k, col in enumerate(COUNT_COLUMNS):
@@ -734,8 +808,5 @@ def stream_stats(batches: Iterable[np.ndarray], *, contexts: bool = True, compat
         acc.update(counts)
         if contexts:
             rng = random.Random(DEFAULT_SEED)
-            flat = stack.reshape(stack.shape[0], -1)
-            for i in range(stack.shape[0]):
-                _gpt35_lines(counts[i], flat[i], compat, rng)
-                _gpt4v_blocks(counts[i], flat[i], stack.shape[1:], compat)
+            _contexts(stack, counts, compat, [rng] * stack.shape[0])
     return acc
