@@ -350,3 +350,21 @@ def test_paired_test_separates_systems():
     with pytest.raises(M.MetricsInputError, match="different images"):
         M.paired_test(a, c)
     assert math.isclose(t.loc["ROUGE_L", "a"], a.scores["ROUGE_L"])
+
+
+def test_cli_evaluate_writes_scores_and_reports_bad_input(tmp_path, capsys):
+    from cen.cli import main
+
+    refs, cands = tmp_path / "refs.json", tmp_path / "cands.jsonl"
+    refs.write_text(json.dumps([{"image": "a", "caption": "water and trees"}, {"image": "b", "caption": "crops"}]))
+    cands.write_text('{"image_id": "a", "caption": "water and trees"}\n{"image_id": "b", "caption": "grass"}\n')
+    out = tmp_path / "scores.json"
+    assert main(["metrics", "evaluate", str(refs), str(cands), "--metrics", "ROUGE_L", "--bootstrap", "20",
+                 "--json", str(out), "--per-image", str(tmp_path / "each.csv")]) == 0
+    data = json.loads(out.read_text())
+    assert data["scores"]["ROUGE_L"] == pytest.approx(0.5) and data["n_images"] == 2
+    assert data["intervals"][0]["metric"] == "ROUGE_L"
+    assert (tmp_path / "each.csv").read_text().startswith("image_id,ROUGE_L")
+    cands.write_text('{"image_id": "a", "caption": "water and trees"}\n')
+    assert main(["metrics", "evaluate", str(refs), str(cands), "--metrics", "ROUGE_L"]) == 1
+    assert "cands.jsonl: no candidate for 1 of 2" in capsys.readouterr().err
