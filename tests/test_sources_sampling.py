@@ -46,3 +46,40 @@ def test_bad_plans():
         sampling.sample_plan(3, bbox=(-30, -10, -20, 0))  # South Atlantic
     with pytest.raises(ValueError, match="positive"):
         sampling.sample_plan(0)
+
+
+def test_stratify_by_worldcover_class_over_http(http_server):
+    """Candidates on São Tomé labelled from the committed WorldCover crop served on 127.0.0.1."""
+    import shutil
+
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+    import rasterio
+
+    from cen import landcover, paths
+    from cen.sources import worldcover
+
+    crop = paths.DATA_DIR / "worldcover" / "ESA_WorldCover_10m_2020_v100_N00E006_SaoTome_Map.tif"
+    shutil.copyfile(crop, http_server.root / crop.name)
+    rng = np.random.default_rng(3)
+    lon, lat = rng.uniform(6.46, 6.76, 400), rng.uniform(0.01, 0.41, 400)
+    cand = gpd.GeoDataFrame({"sample_id": [f"c{i:03d}" for i in range(400)], "lon": lon, "lat": lat,
+                             "continent": "Africa"}, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    hrefs = {"N00E006": f"{http_server.url}/{crop.name}"}
+    codes = worldcover.codes_at_points(lon, lat, hrefs=hrefs)
+    with rasterio.open(crop) as src:
+        expected = np.array([v[0] for v in src.sample(zip(lon, lat))])
+    np.testing.assert_array_equal(codes, expected)
+    picked = sampling.stratify_by_class(cand, 12, seed=0, hrefs=hrefs)
+    assert len(picked) == 12 and (picked.worldcover_code > 0).all()
+    counts = picked.worldcover_class.value_counts()
+    # balanced: tree cover dominates the island but gets no more than any other class; a class
+    # with fewer picks than the largest has run out of candidates
+    available = pd.Series(codes[codes > 0]).map({c.worldcover_code: c.worldcover_name for c in landcover.CLASSES}).value_counts()
+    assert available["Tree cover"] > 10 * counts["Tree cover"]
+    for name, k in counts.items():
+        assert k >= counts.max() - 1 or k == available[name]  # the last round is partial
+    assert len(counts) >= 4
+    assert picked.equals(sampling.stratify_by_class(cand, 12, seed=0, hrefs=hrefs))
+    assert set(picked.stratum.str.split("/").str[0]) == {"Africa"}

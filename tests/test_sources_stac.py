@@ -327,3 +327,30 @@ def test_demo_label_tiles_read_over_http_equal_local(http_server, tmp_path):
         with rasterio.open(a) as ra, rasterio.open(b) as rb:
             np.testing.assert_array_equal(ra.read(), rb.read())
     assert any(r.status == 206 for r in http_server.requests)
+
+
+def test_scene_without_valid_pixels_is_recorded_skip(http_server, tmp_path):
+    empty = tmp_path / "empty_window"
+    empty.mkdir()
+    for band in tiling.S2_BANDS:  # the window's real georeference, every pixel nodata (0)
+        with rasterio.open(S2_WINDOW / f"{band}.tif") as src:
+            tiling.write_geotiff(empty / f"{band}.tif", np.zeros((1, src.height, src.width), np.uint16),
+                                 crs=src.crs, transform=src.transform, nodata=0)
+    item = s2_item(http_server.url, http_server.root, "empty", datetime="2016-01-12T15:58:00Z", cloud=1.0, folder=empty)
+    catalog = stac.open_catalog(url=write_api(http_server.root, http_server.url, [item]))
+    row = sampling.build_sample("e", S2_LON, S2_LAT, tmp_path / "out", catalog=catalog, dates="2016-01-01/2016-01-31",
+                                worldcover_url=http_server.url)
+    assert row["status"] == "skipped" and "no valid pixels" in row["reason"]
+
+
+def test_planetary_computer_needs_its_signing_package(http_server):
+    try:
+        import planetary_computer  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install planetary-computer"):
+            stac.open_catalog("planetary-computer", url=f"{http_server.url}/stac/api.json")
+    else:  # signing leaves non-Azure hrefs alone, so a local API opens and searches
+        url = write_api(http_server.root, http_server.url, [s2_item(http_server.url, http_server.root, "pc",
+                        datetime="2016-01-12T15:58:00Z", cloud=1.0)])
+        catalog = stac.open_catalog("planetary-computer", url=url)
+        assert [i.id for i in stac.search_scenes(catalog, point=(S2_LON, S2_LAT), dates="2016-01-01/2016-01-31")] == ["pc"]

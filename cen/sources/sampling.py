@@ -211,3 +211,31 @@ def build_samples(
         skipped_df.to_csv(tmp, index=False)
     return frame, skipped_df
 
+
+
+def stratify_by_class(candidates, n: int, *, seed: int = 0, by: Sequence[str] = ("continent",), **worldcover_kw):
+    """Pick ``n`` of ``candidates`` balanced over (``by`` columns x WorldCover class at the point).
+
+    Reads the WorldCover code under every candidate (:func:`cen.sources.worldcover.codes_at_points`,
+    keyword arguments ``year``, ``base_url``, ``hrefs``), drops nodata points, then takes strata in
+    seeded round-robin order so rare classes get as many samples as common ones while they last.
+    Adds ``worldcover_code``, ``worldcover_class`` and sets ``stratum`` to ``"<by...>/<class>"``.
+    """
+    from cen import landcover
+    from cen.sources import worldcover
+
+    cand = candidates.copy()
+    cand["worldcover_code"] = worldcover.codes_at_points(cand["lon"].values, cand["lat"].values, **worldcover_kw)
+    cand = cand[cand["worldcover_code"] != worldcover.NODATA]
+    if cand.empty:
+        raise ValueError("no candidate point falls on WorldCover data")
+    names = {c.worldcover_code: c.worldcover_name for c in landcover.CLASSES}
+    cand["worldcover_class"] = cand["worldcover_code"].map(names)
+    cand["stratum"] = cand[list(by)].astype(str).agg("/".join, axis=1) + "/" + cand["worldcover_class"]
+    rng = np.random.default_rng(seed)
+    cand = cand.assign(_r=rng.random(len(cand))).sort_values(["_r"])
+    cand["_rank"] = cand.groupby("stratum").cumcount()
+    order = rng.permutation(cand["stratum"].unique())
+    cand["_s"] = cand["stratum"].map({s: i for i, s in enumerate(order)})
+    picked = cand.sort_values(["_rank", "_s"]).head(n).drop(columns=["_r", "_rank", "_s"])
+    return picked.sort_values("sample_id").reset_index(drop=True)

@@ -152,3 +152,34 @@ def read_worldcover(
             f"(tiles {', '.join(names)} do not exist)"
         )
     return LabelRead(out, product_name(year), tuple(used), tuple(used_hrefs), tuple(missing))
+
+
+def codes_at_points(
+    lons: Sequence[float], lats: Sequence[float], *, year: int = DEFAULT_YEAR, base_url: str = WORLDCOVER_URL,
+    hrefs: Mapping[str, str | Path] | None = None,
+) -> np.ndarray:
+    """WorldCover code at each lon/lat point (uint8; 0 where no tile exists). One open per tile."""
+    import rasterio
+
+    from cen.tiling import GDAL_HTTP_ENV, gdal_path
+
+    lons, lats = np.asarray(lons, float), np.asarray(lats, float)
+    out = np.zeros(len(lons), dtype=np.uint8)
+    names = np.array([tile_name(x, y) for x, y in zip(lons, lats)])
+    for name in dict.fromkeys(names):
+        idx = np.flatnonzero(names == name)
+        href = str(hrefs[name]) if hrefs is not None and name in hrefs else (
+            None if hrefs is not None else tile_href(name, year, base_url))
+        if href is None:
+            continue
+        try:
+            with rasterio.Env(**GDAL_HTTP_ENV), rasterio.open(gdal_path(href)) as src:
+                vals = np.array([v[0] for v in src.sample(zip(lons[idx], lats[idx]), masked=False)])
+                rows, cols = (np.asarray(a) for a in rasterio.transform.rowcol(src.transform, lons[idx], lats[idx]))
+                inside = (rows >= 0) & (rows < src.height) & (cols >= 0) & (cols < src.width)
+                out[idx] = np.where(inside, vals, NODATA)
+        except rasterio.RasterioIOError as exc:
+            if _is_missing(exc):
+                continue
+            raise WorldCoverError(f"WorldCover tile {name} ({href}): {exc}") from exc
+    return out
