@@ -442,3 +442,32 @@ def test_align_counts_by_tile_id():
     np.testing.assert_array_equal(got, np.stack([_counts(maps[2]), _counts(maps[0]), _counts(maps[2])]))
     with pytest.raises(ValueError, match=r"stats.parquet: no statistics for 1 captioned tile\(s\), e.g. 'q'"):
         verify.align_counts(_table(["x."], ["q"]), table)
+
+
+def test_cli_run_decide_score(tmp_path, capsys):
+    stats = pytest.importorskip("cen.stats")
+    template = pytest.importorskip("cen.generate.template")
+    from cen.cli import main
+
+    maps = _random_maps(3, seed=9)
+    ids = ["a", "b", "c"]
+    stats.write_stats(stats.stats_table(np.stack(maps), ids), tmp_path / "stats.parquet")
+    texts = [template.caption_from_counts(_counts(m)) for m in maps]
+    texts[1] = "Similarly, the second image " + texts[1][len("The image "):]
+    texts[2] = texts[2] + " A glacier fills the middle."
+    _table(texts, ids).to_parquet(tmp_path / "captions.parquet")
+    wd = ["--workdir", str(tmp_path)]
+    assert main(["verify", "run", *wd]) == 0
+    out = pd.read_parquet(tmp_path / "captions_verified.parquet").set_index("tile_id")
+    assert out.loc["a", "verification_status"] == "clean"
+    assert out.loc["b", "n_auto_fixes"] > 0 and out.loc["b", "accepted_text"].startswith("This image ")
+    assert out.loc["c", "verification_status"] == "needs_review" and "hallucinated_class" in out.loc["c", "flags"]
+    assert main(["verify", "decide", "c|gpt35", "edit", "--text", texts[2][: -len(" A glacier fills the middle.")],
+                 "--reviewer", "ann", *wd]) == 0
+    assert main(["verify", "run", *wd]) == 0
+    out = pd.read_parquet(tmp_path / "captions_verified.parquet").set_index("tile_id")
+    assert out.loc["c", "verification_status"] == "edited" and len(out.loc["c", "flags"]) == 0
+    assert main(["verify", "decide", "zz|gpt35", "reject", "--reviewer", "ann", *wd]) == 1
+    assert "no caption with key 'zz|gpt35'" in capsys.readouterr().err
+    assert main(["verify", "score", "--out", str(tmp_path / "s.csv"), *wd]) == 0
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 3

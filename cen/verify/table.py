@@ -160,3 +160,24 @@ def align_counts(captions: pd.DataFrame, stats_table: pd.DataFrame, source: str 
         missing = captions["tile_id"].astype(str).to_numpy()[pos < 0]
         raise ValueError(f"{source}: no statistics for {len(missing)} captioned tile(s), e.g. {missing[0]!r}")
     return counts[pos]
+
+
+def verify_workdir(workdir: str | Path, decisions: list[dict] | None = None, reviewer: str | None = None,
+                   config: CheckConfig = CheckConfig(), progress: bool = True) -> VerificationResult:
+    """Notebook 04 without the notebook: ``captions.parquet`` + ``stats.parquet`` in ``workdir`` ->
+    ``captions_verified.parquet`` + ``decisions.jsonl`` (reviewer ``decisions`` appended first)."""
+    from cen.stats import read_stats
+    from cen.verify.review import apply_decisions
+
+    workdir = Path(workdir)
+    captions = read_captions(workdir / "captions.parquet")
+    counts = align_counts(captions, read_stats(workdir / "stats.parquet"), source=str(workdir / "stats.parquet"))
+    log = DecisionLog(workdir / "decisions.jsonl")
+    if decisions:
+        if not reviewer:
+            raise ValueError("reviewer decisions need a reviewer name")
+        keys = [caption_key(t, lx.normalise_paradigm(p)) for t, p in zip(captions["tile_id"], captions["paradigm"])]
+        apply_decisions(log, decisions, reviewer=reviewer, known_keys=keys)
+    result = verify_captions(captions, counts, log, config, progress=progress, source=str(workdir / "captions.parquet"))
+    write_verified(result.table, workdir / "captions_verified.parquet")
+    return result
