@@ -31,9 +31,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 import rasterio
@@ -41,9 +41,12 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.warp import transform_geom
 from rasterio.windows import Window
-from shapely.geometry import Polygon, box, shape
+from shapely.geometry import Polygon, shape
 
 from cen import landcover
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TILE_SIZE = 256
 """ChatEarthNet patch size in pixels."""
@@ -97,7 +100,6 @@ class Tile:
     """Acquisition date/time (ISO 8601) of the source, if known."""
     path: str | None = None
     """The raster the tile was cut from, if it came from a file."""
-    extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
@@ -447,11 +449,6 @@ def tile_record(tile: Tile) -> dict[str, object]:
     }
 
 
-def bbox_polygon(bounds: Sequence[float]) -> Polygon:
-    """Shapely box from ``(left, bottom, right, top)``."""
-    return box(*bounds)
-
-
 # --- target grids and reads by coordinates ---------------------------------------------------
 
 @dataclass(frozen=True)
@@ -706,7 +703,7 @@ def read_tiles_table(path: str | Path):
     return frame
 
 
-def tiles_summary(frame) -> "pd.DataFrame":
+def tiles_summary(frame) -> pd.DataFrame:
     """Per ``source``: tiles, tiles with labels / images, flagged tiles, and tiles per split."""
     import pandas as pd
 

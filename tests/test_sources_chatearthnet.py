@@ -206,3 +206,12 @@ def test_placeholder_flags(tmp_path):
     flags = dict(zip(frame.image, frame.placeholder))
     assert flags[NAMES[0]] == "white" and flags[NAMES[1]] == "black"
     assert pd.isna(flags[NAMES[2]]) and pd.isna(flags[NAMES[3]])
+
+
+def test_existing_file_with_wrong_md5_is_kept_in_quarantine(served_release, tmp_path):
+    server, md5 = served_release
+    dest = tmp_path / "json_files.zip"
+    dest.write_bytes(b"an older, different download")
+    cen_release.download_file(f"{server.url}/json_files.zip", dest, md5=md5, progress=False)
+    assert cen_release.md5sum(dest) == md5
+    assert (tmp_path / "quarantine" / "json_files.zip").read_bytes() == b"an older, different download"

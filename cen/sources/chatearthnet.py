@@ -123,6 +123,19 @@ def md5sum(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def _quarantine(path: Path, name: str | None = None) -> Path:
+    """Move a file to ``quarantine/`` beside it (numbered if the name is taken); returns the new path."""
+    folder = path.parent / "quarantine"
+    folder.mkdir(exist_ok=True)
+    target = folder / (name or path.name)
+    k = 1
+    while target.exists():
+        target = folder / f"{name or path.name}.{k}"
+        k += 1
+    os.replace(path, target)
+    return target
+
+
 def download_file(
     url: str, dest: str | Path, *, md5: str | None = None, retries: int = 3, timeout: float = 60.0,
     chunk: int = 1 << 20, progress: bool = True, session: requests.Session | None = None,
@@ -136,8 +149,10 @@ def download_file(
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.exists() and (md5 is None or md5sum(dest) == md5):
-        return dest
+    if dest.exists():
+        if md5 is None or md5sum(dest) == md5:
+            return dest
+        _quarantine(dest)  # keep the old file for inspection; never overwrite it silently
     part = dest.with_name(dest.name + ".part")
     http = session or requests.Session()
     total: int | None = None
@@ -188,9 +203,7 @@ def download_file(
     if md5 is not None:
         actual = md5sum(part)
         if actual != md5:
-            quarantine = dest.parent / "quarantine" / dest.name
-            quarantine.parent.mkdir(exist_ok=True)
-            os.replace(part, quarantine)
+            quarantine = _quarantine(part, dest.name)
             raise ChecksumError(f"{url}: md5 {actual} does not match the published {md5}; "
                                 f"file moved to {quarantine}")
     os.replace(part, dest)
@@ -360,11 +373,12 @@ def parse_image_name(name: str) -> dict[str, object]:
     if m is None:
         raise ValueError(f"image name {name!r} is not '{{col}}_{{row}}_patch{{ij}}.png'")
     col, row, i, j = int(m["col"]), int(m["row"]), int(m["i"]), int(m["j"])
-    west, south, east, north = tile_lonlat_bounds(2 * col + j, 2 * row + i, ZOOM + 1)
+    x, y = 2 * col + j, 2 * row + i  # the patch is this zoom-14 tile
+    west, south, east, north = tile_lonlat_bounds(x, y, ZOOM + 1)
+    centre_lat = tile_lonlat_bounds(2 * x, 2 * y, ZOOM + 2)[1]  # Mercator centre = corner of its children
     return {
         "tile_col": col, "tile_row": row, "patch": f"patch{i}{j}", "patch_row": i, "patch_col": j,
-        "west": west, "south": south, "east": east, "north": north,
-        "lon": (west + east) / 2, "lat": math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * (2 * row + i + 0.5) / 2 ** (ZOOM + 1))))),
+        "west": west, "south": south, "east": east, "north": north, "lon": (west + east) / 2, "lat": centre_lat,
     }
 
 
