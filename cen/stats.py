@@ -212,6 +212,18 @@ def region_sizes(h: int, w: int) -> np.ndarray:
     return np.array(rows, dtype=np.int64) * np.array(cols, dtype=np.int64)
 
 
+def region_boxes(h: int, w: int) -> dict[str, tuple[int, int, int, int]]:
+    """Pixel boxes ``(row0, row1, col0, col1)`` (end-exclusive) of the five regions of an
+    ``h`` x ``w`` map, keyed by region name (for drawing; counts come from :func:`region_counts`)."""
+    return {
+        "top left": (0, h // 2, 0, w // 2),
+        "top right": (0, h // 2, w // 2, w),
+        "bottom left": (h // 2, h, 0, w // 2),
+        "bottom right": (h // 2, h, w // 2, w),
+        "middle": (h // 4, 3 * h // 4, w // 4, 3 * w // 4),
+    }
+
+
 # ----------------------------------------------------------------------------------------------
 # context builders (batched: numpy picks classes and sizes, a short Python loop writes the text)
 

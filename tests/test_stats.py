@@ -415,3 +415,11 @@ def test_dataset_stats_exact_and_streaming():
             assert np.array_equal(getattr(other, name), getattr(whole, name)), name
     with pytest.raises(ValueError, match=r"\(N, 6, 12\)"):
         stats.DatasetStats().update(np.zeros((3, 12)))
+
+
+def test_region_boxes_agree_with_counts():
+    m = np.stack(list(sample_maps(1, seed=8, size=(37, 53))))[0]
+    counts = stats.region_counts(m)
+    for r, (name, (r0, r1, c0, c1)) in enumerate(stats.region_boxes(*m.shape).items(), start=1):
+        assert name == stats.REGIONS[r]
+        assert np.array_equal(np.bincount(m[r0:r1, c0:c1].ravel(), minlength=12), counts[r])
