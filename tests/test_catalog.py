@@ -1,0 +1,121 @@
+"""The dataset comparison table: typed loading, validation, computed rows, rendering, plots."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from cen import catalog
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return catalog.load_datasets()
+
+
+def test_loads_with_typed_columns(table):
+    assert {c: str(t) for c, t in table.dtypes.items()} == catalog.COLUMNS
+    assert table["name"].is_unique
+    a1 = table[table["in_table_a1"].fillna(False)]
+    # Table A1 of the paper: ten rows, ChatEarthNet last with 173,488 pairs
+    assert len(a1) == 10
+    cen = table.set_index("name").loc["ChatEarthNet"]
+    assert cen["image_text_pairs"] == 173_488 and cen["caption_granularity"] == "Fine-grained"
+    assert bool(cen["multispectral"]) and cen["licence"] == "CC-BY-4.0"
+    assert table.set_index("name").loc["FIT-RS", "image_text_pairs"] == 1_800_851
+    # rounded counts ("5 M") are flagged, unknown cells stay missing, never guessed
+    assert not table.set_index("name").loc["RS5M", "pairs_exact"]
+    assert table["licence"].isna().sum() > 5
+    # later datasets are there and every row names its source
+    assert {"VRSBench", "RSTeller (legacy)", "GAIA", "Git-10M", "Llama3-SSL4EO-S12 captions",
+            "SkyScript (language polished)"} <= set(table["name"])
+    assert table["source"].notna().all()
+
+
+def test_bad_cells_named(tmp_path, table):
+    raw = pd.read_csv(catalog.DATASETS_CSV, dtype=str, keep_default_na=False)
+    bad = raw.copy()
+    bad.loc[2, "image_text_pairs"] = "lots"
+    path = tmp_path / "datasets.csv"
+    bad.to_csv(path, index=False)
+    with pytest.raises(catalog.CatalogError, match=r"datasets.csv: row 4 \(RSICD\), column 'image_text_pairs': 'lots' is not a number"):
+        catalog.load_datasets(path)
+    bad = raw.copy()
+    bad.loc[0, "multispectral"] = "maybe"
+    bad.to_csv(path, index=False)
+    with pytest.raises(catalog.CatalogError, match=r"row 2 \(UCM-Captions\), column 'multispectral'"):
+        catalog.load_datasets(path)
+    bad = raw.copy()
+    bad.loc[0, "generation_method"] = "magic"
+    bad.to_csv(path, index=False)
+    with pytest.raises(catalog.CatalogError, match="'magic' is not one of"):
+        catalog.load_datasets(path)
+    with pytest.raises(catalog.CatalogError, match="missing columns"):
+        raw.drop(columns=["year"]).to_csv(path, index=False)
+        catalog.load_datasets(path)
+
+
+def _samples(n: int, lons, lats, words: int) -> pd.DataFrame:
+    text = " ".join(["tree"] * (words - 1)) + " water."
+    return pd.DataFrame({"tile_id": [f"t{i}" for i in range(n)], "lon": lons, "lat": lats, "split": "train",
+                         "text": [text] * (n - 1) + [""], "model_returned": "template-1"})
+
+
+def test_dataset_row_from_data(table):
+    samples = _samples(4, [11.5, 32.58, 139.69, 2.35], [48.1, 0.35, 35.69, 48.85], words=60)  # Paris has no caption
+    row = catalog.dataset_row(samples, name="cen demo", year=2026)
+    assert row["image_text_pairs"] == 3  # the empty caption is not a pair
+    assert row["caption_mean_words"] == 60.0 and row["caption_granularity"] == "Fine-grained"
+    assert row["n_countries"] == 3 and row["n_continents"] == 3 and row["geographical_coverage"] == "Global"
+    assert row["generation_method"] == "rule-based" and row["caption_generation"] == "WorldCover & template-1"
+    assert row["geolocation_per_sample"] is True and row["human_verified"] is None
+    combined = catalog.add_rows(table, [row])
+    assert len(combined) == len(table) + 1
+    assert {c: str(t) for c, t in combined.dtypes.items()} == catalog.COLUMNS
+    local = catalog.dataset_row(_samples(3, [11.5, 11.6, 11.7], [48.1, 48.2, 48.3], words=10), name="local")
+    assert local["geographical_coverage"] == "Regional" and local["caption_granularity"] == "Coarse-grained"
+    with pytest.raises(KeyError, match="no caption column 'caption'"):
+        catalog.dataset_row(samples, name="x", text_col="caption")
+
+
+def test_dataset_row_reads_image_bands(tmp_path):
+    import rasterio
+    from rasterio.transform import from_origin
+
+    img = tmp_path / "img.tif"
+    with rasterio.open(img, "w", driver="GTiff", width=4, height=4, count=9, dtype="uint16",
+                       crs="EPSG:32632", transform=from_origin(0, 0, 10, 10)) as dst:
+        dst.write(np.zeros((9, 4, 4), dtype="uint16"))
+    tiles = pd.DataFrame({"tile_id": ["t0"], "image_path": [str(img)], "source": ["demo-sentinel2"]})
+    row = catalog.dataset_row(_samples(2, [11.5, 11.6], [48.1, 48.2], 5), name="x", tiles=tiles)
+    assert row["multispectral"] is True and row["image_data"] == "RGB & multispectral (9 bands), demo-sentinel2"
+
+
+def test_renderers(table):
+    evil = catalog.add_rows(table, [{"name": "<b>x</b> & 50%_y", "image_text_pairs": 12, "pairs_exact": True,
+                                     "source": "test"}])
+    md = catalog.render_markdown(evil)
+    lines = md.strip().splitlines()
+    assert len(lines) == len(evil) + 2 and lines[0].startswith("| Dataset | Year | Image-text pairs")
+    assert "| ~5,000,000 |" in md and "| 173,488 |" in md
+    html = catalog.render_html(evil, highlight=["ChatEarthNet"])
+    assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt; &amp; 50%_y" in html
+    assert "font-weight: bold" in html and "<table" in html
+    tex = catalog.render_latex(evil, caption="Data & sizes")
+    assert r"\toprule" in tex and r"Data \& sizes" in tex and r"50\%\_y" in tex
+    assert tex.count(r"\\") == len(evil) + 1
+
+
+def test_pair_plots(table):
+    fig = catalog.plot_pairs(table, by="caption_granularity", highlight=["ChatEarthNet"])
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and len(ax.patches) == table["image_text_pairs"].notna().sum()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Coarse-grained", "Fine-grained", "unknown"]
+    fig = catalog.plot_pairs(table, by="generation_method", kind="year")
+    assert fig.axes[0].get_yscale() == "log"
+    with pytest.raises(ValueError, match="unknown plot kind"):
+        catalog.plot_pairs(table, kind="pie")
