@@ -354,3 +354,26 @@ def test_planetary_computer_needs_its_signing_package(http_server):
                         datetime="2016-01-12T15:58:00Z", cloud=1.0)])
         catalog = stac.open_catalog("planetary-computer", url=url)
         assert [i.id for i in stac.search_scenes(catalog, point=(S2_LON, S2_LAT), dates="2016-01-01/2016-01-31")] == ["pc"]
+
+
+def test_notebook_01_stac_source_end_to_end(api, tmp_path):
+    """Notebook 01 with source='stac' against the local STAC API and WorldCover bucket."""
+    import papermill
+
+    from cen import paths
+    from cen.report import read_records
+
+    server, _ = api
+    relocated_worldcover(server.root, "N36W078", -75.66, 37.75)
+    out = tmp_path / "01.ipynb"
+    papermill.execute_notebook(
+        str(paths.NOTEBOOKS_DIR / "01_data_sourcing.ipynb"), str(out), cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False,
+        parameters=dict(workdir=str(tmp_path / "work"), smoke=True, source="stac", region=[-75.625, 37.705, -75.60, 37.725],
+                        dates="2016-01-01/2016-01-31", n_samples=2, stac_url=f"{server.url}/stac/api.json",
+                        worldcover_url=server.url),
+    )
+    rec = read_records(out)
+    assert rec["source"] == "stac" and rec["n_tiles"] == 2 and rec["n_skipped"] == 0
+    assert rec["n_label_tiles"] == 2 and rec["n_image_tiles"] == 2
+    frame = tiling.read_tiles_table(tmp_path / "work" / "tiles.parquet")
+    assert set(frame.s2_item_id) == {"clear"} and frame.label_product.eq("ESA WorldCover 10m 2020 v100").all()
