@@ -139,60 +139,81 @@ def text_checks(text: str, paradigm: str = "gpt35") -> list[Flag]:
     return flags
 
 
+class RegionTable:
+    """One tile's ``(6, 12)`` counts as Python lists, for fast per-claim lookups."""
+
+    __slots__ = ("counts", "totals")
+
+    def __init__(self, counts: np.ndarray):
+        self.counts: list[list[int]] = np.asarray(counts).tolist()
+        self.totals: list[int] = [sum(row[1:]) for row in self.counts]
+
+    def count(self, regions: Sequence[int], cls: int) -> int:
+        """Pixels of ``cls`` summed over ``regions``."""
+        return sum(self.counts[r][cls] for r in regions)
+
+    def share(self, regions: Sequence[int], cls: int) -> float:
+        """Share of ``cls`` among the non-background pixels of the union of ``regions`` (0 if none)."""
+        total = sum(self.totals[r] for r in regions)
+        return self.count(regions, cls) / total if total else 0.0
+
+    def top_share(self, regions: Sequence[int]) -> float:
+        """Share of the largest class in the union of ``regions``."""
+        total = sum(self.totals[r] for r in regions)
+        return max(self.count(regions, c) for c in range(1, landcover.N_INDICES)) / total if total else 0.0
+
+    def proportion_ok(self, word: str, regions: Sequence[int], cls: int, low: float, high: float,
+                      config: "CheckConfig") -> tuple[bool, float]:
+        """Whether a proportion claim holds, and the measured share."""
+        share = self.share(regions, cls)
+        if word == "dominant":
+            return (share >= config.dominance_share or share >= self.top_share(regions) - config.dominance_margin), share
+        return (low - config.tolerance <= share <= high + config.tolerance), share
+
+
 def label_checks(parsed: ParsedCaption, counts: np.ndarray, config: CheckConfig = CheckConfig()) -> list[Flag]:
     """Checks of a parsed caption against its ``(6, 12)`` region counts."""
-    counts = np.asarray(counts)
-    shares = region_shares(counts)
+    tab = counts if isinstance(counts, RegionTable) else RegionTable(counts)
+    whole = tab.counts[lx.WHOLE]
     flags: list[Flag] = []
     reported: set[int] = set()
     for m in parsed.mentions:
-        if m.negated or m.cls in reported or counts[lx.WHOLE, m.cls] >= config.min_pixels:
+        if m.negated or m.cls in reported or whole[m.cls] >= config.min_pixels:
             continue
         reported.add(m.cls)
         n = sum(1 for k in parsed.mentions if k.cls == m.cls and not k.negated)
         flags.append(Flag("hallucinated_class",
                           f"mentions {_name(m.cls)} ({parsed.text[m.start:m.end]!r}, {n}×) but the tile has "
-                          f"{int(counts[lx.WHOLE, m.cls])} {_name(m.cls)} pixels", m.start, m.end))
+                          f"{whole[m.cls]} {_name(m.cls)} pixels", m.start, m.end))
     mentioned = parsed.mentioned
-    for cls in np.flatnonzero(shares[lx.WHOLE] >= config.omission_share):
-        if int(cls) not in mentioned and cls != landcover.BACKGROUND:
-            flags.append(Flag("omitted_class", f"{_name(int(cls))} covers {shares[lx.WHOLE, cls]:.0%} of the tile "
-                              "but is not mentioned", 0, len(parsed.text)))
+    for cls in range(1, landcover.N_INDICES):
+        share = tab.share((lx.WHOLE,), cls)
+        if share >= config.omission_share and cls not in mentioned:
+            flags.append(Flag("omitted_class", f"{_name(cls)} covers {share:.0%} of the tile but is not mentioned",
+                              0, len(parsed.text)))
     for m in parsed.mentions:
-        regs = list(m.regions)
-        present = counts[regs, m.cls].sum()
-        share = _union_share(counts, regs, m.cls)
+        regs = m.regions
         word = parsed.text[m.start:m.end]
-        if m.negated and share > config.denial_share:
-            code = "denied_class" if m.regions == (lx.WHOLE,) else "wrong_region"
-            flags.append(Flag(code, f"says no {word!r} in the {_region_label(regs)} but {_name(m.cls)} covers "
-                              f"{share:.0%} there", m.start, m.end))
-        elif (not m.negated and m.regions != (lx.WHOLE,) and present < config.min_pixels
-              and counts[lx.WHOLE, m.cls] >= config.min_pixels):
+        if m.negated:
+            share = tab.share(regs, m.cls)
+            if share > config.denial_share:
+                code = "denied_class" if regs == (lx.WHOLE,) else "wrong_region"
+                flags.append(Flag(code, f"says no {word!r} in the {_region_label(regs)} but {_name(m.cls)} covers "
+                                  f"{share:.0%} there", m.start, m.end))
+        elif (regs != (lx.WHOLE,) and tab.count(regs, m.cls) < config.min_pixels
+              and whole[m.cls] >= config.min_pixels):
             flags.append(Flag("wrong_region", f"places {word!r} in the {_region_label(regs)} where the statistics "
                               f"have no {_name(m.cls)}", m.start, m.end))
     for p in parsed.proportions:
-        if counts[lx.WHOLE, p.cls] < config.min_pixels:
+        if whole[p.cls] < config.min_pixels:
             continue  # already a hallucination
-        regs = list(p.regions)
-        share = _union_share(counts, regs, p.cls)
-        if p.word == "dominant":
-            top = max(_union_share(counts, regs, c) for c in range(1, landcover.N_INDICES))
-            ok = share >= config.dominance_share or share >= top - config.dominance_margin
-            expect = f"the largest class there covers {top:.0%}"
-        else:
-            lo, hi = max(0.0, p.low - config.tolerance), min(1.0, p.high + config.tolerance)
-            ok = lo <= share <= hi
-            expect = f"{p.word!r} means {p.low:.0%}–{p.high:.0%}"
+        ok, share = tab.proportion_ok(p.word, p.regions, p.cls, p.low, p.high, config)
         if not ok:
+            expect = (f"the largest class there covers {tab.top_share(p.regions):.0%}" if p.word == "dominant"
+                      else f"{p.word!r} means {p.low:.0%}–{p.high:.0%}")
             flags.append(Flag("wrong_proportion", f"{parsed.text[p.start:p.end]!r} for {_name(p.cls)} in the "
-                              f"{_region_label(regs)}: measured {share:.0%}, {expect}", p.start, p.end))
+                              f"{_region_label(p.regions)}: measured {share:.0%}, {expect}", p.start, p.end))
     return flags
-
-
-def _union_share(counts: np.ndarray, regions: list[int], cls: int) -> float:
-    total = counts[regions, 1:].sum()
-    return float(counts[regions, cls].sum() / total) if total > 0 else 0.0
 
 
 def check_caption(text: str, counts: np.ndarray, paradigm: str = "gpt35",
@@ -208,6 +229,23 @@ def check_caption(text: str, counts: np.ndarray, paradigm: str = "gpt35",
 FLAG_COLUMNS = ["row", "tile_id", "paradigm", "code", "message", "start", "end", "fixable"]
 
 
+def check_row(text: str, paradigm: str, table: RegionTable, config: CheckConfig) -> tuple[list[Flag], ParsedCaption]:
+    """Per-caption checks of one caption (normalised paradigm); also returns its parse for scoring."""
+    text = text if isinstance(text, str) else ""
+    flags = text_checks(text, paradigm)
+    if flags and flags[0].code == "empty":
+        return flags, parse_caption("")
+    parsed = parse_caption(text)
+    return flags + label_checks(parsed, table, config), parsed
+
+
+def flags_frame(row_flags: dict[int, list[Flag]], tiles: Sequence[str], paradigms: Sequence[str]) -> pd.DataFrame:
+    """Findings per row as a table with :data:`FLAG_COLUMNS`, sorted by row and position."""
+    rows = [(i, tiles[i], paradigms[i], *_flag_tuple(f)) for i, flags in row_flags.items() for f in flags]
+    out = pd.DataFrame(rows, columns=FLAG_COLUMNS)
+    return out.sort_values(["row", "start", "code"], kind="stable").reset_index(drop=True)
+
+
 def check_captions(captions: pd.DataFrame, counts: np.ndarray, config: CheckConfig = CheckConfig(),
                    length_iqr: float = 3.0, min_words: int = 10, progress: bool = True,
                    source: str = "captions") -> pd.DataFrame:
@@ -220,20 +258,15 @@ def check_captions(captions: pd.DataFrame, counts: np.ndarray, config: CheckConf
     counts = validate_counts(counts, f"{source}: region counts")
     if len(counts) != len(captions):
         raise ValueError(f"{source}: {len(captions)} captions but {len(counts)} region-count rows")
-    rows: list[tuple] = []
     texts = captions["text"].tolist()
     tiles = captions["tile_id"].tolist()
     paradigms = [lx.normalise_paradigm(p) for p in captions["paradigm"]]
+    row_flags: dict[int, list[Flag]] = {}
     for i in tqdm(range(len(texts)), desc="checking captions", disable=not progress, unit="caption"):
-        text = texts[i] if isinstance(texts[i], str) else ""
-        flags = text_checks(text, paradigms[i])
-        if not (flags and flags[0].code == "empty"):
-            flags += label_checks(parse_caption(text), counts[i], config)
-        rows.extend((i, tiles[i], paradigms[i], *_flag_tuple(f)) for f in flags)
-    rows.extend((i, tiles[i], paradigms[i], *_flag_tuple(f))
-                for i, f in table_checks(texts, paradigms, tiles, length_iqr, min_words))
-    out = pd.DataFrame(rows, columns=FLAG_COLUMNS)
-    return out.sort_values(["row", "start", "code"], kind="stable").reset_index(drop=True)
+        row_flags[i] = check_row(texts[i], paradigms[i], RegionTable(counts[i]), config)[0]
+    for i, f in table_checks(texts, paradigms, tiles, length_iqr, min_words):
+        row_flags[i].append(f)
+    return flags_frame(row_flags, tiles, paradigms)
 
 
 def _flag_tuple(f: Flag) -> tuple:

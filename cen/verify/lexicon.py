@@ -6,6 +6,7 @@ uses them lives in :mod:`cen.verify.parse`.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from cen import landcover
@@ -98,6 +99,10 @@ NEGATION_BEFORE_RE = re.compile(
     r"\s*$",
     re.IGNORECASE,
 )
+NEGATOR_HINT_RE = re.compile(
+    r"\b(?:no|not|without|absence|absent|lacks?|lacking|devoid|free|nor|neither|none|zero|missing)\b", re.IGNORECASE
+)
+"""Cheap pre-test: a sentence without any of these words has no negated mention."""
 NEGATION_AFTER_RE = re.compile(
     r"^(?:\s+(?:areas?|cover|land|zones?|regions?))?\s+(?:is|are|was|were)\s+(?:entirely\s+|completely\s+|notably\s+)?"
     r"(?:absent|missing|not\s+present|not\s+found|not\s+observed|not\s+visible|lacking)",
@@ -127,6 +132,7 @@ BANNED_VARIANTS: dict[str, tuple[str, ...]] = {
 }
 
 
+@functools.lru_cache(maxsize=None)
 def banned_regex(paradigm: str) -> tuple[re.Pattern[str], dict[str, str]]:
     """The banned-word regex of a paradigm and the map from a matched word to its banned root."""
     roots = BANNED_BY_PARADIGM[paradigm]

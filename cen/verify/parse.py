@@ -77,10 +77,9 @@ def _clauses(sentence: str, offset: int) -> list[tuple[int, int]]:
 
 
 def _regions_in(text: str) -> tuple[int, ...]:
-    found: list[int] = []
+    found: set[int] = set()
     for m in lx.REGION_RE.finditer(text):
-        for regs in (lx.REGION_GROUPS[k] for k, v in m.groupdict().items() if v):
-            found.extend(r for r in regs if r not in found)
+        found.update(lx.REGION_GROUPS[m.lastgroup])
     return tuple(sorted(found))
 
 
@@ -106,6 +105,7 @@ def parse_caption(text: str, tolerance: float = 0.0) -> ParsedCaption:
     text = parsed.text
     for sent in _SENTENCE_RE.finditer(text):
         s_start = sent.start()
+        may_negate = lx.NEGATOR_HINT_RE.search(sent.group()) is not None
         regions: tuple[int, ...] = (lx.WHOLE,)
         for c_start, c_end in _clauses(sent.group(), s_start):
             clause = text[c_start:c_end]
@@ -119,13 +119,13 @@ def parse_caption(text: str, tolerance: float = 0.0) -> ParsedCaption:
                 a, b = c_start + m.start(), c_start + m.end()
                 before = text[max(s_start, a - 160):a]
                 after = text[b:c_end]
-                negated = bool(lx.NEGATION_BEFORE_RE.search(before) or lx.NEGATION_AFTER_RE.match(after))
+                negated = may_negate and bool(lx.NEGATION_BEFORE_RE.search(before) or lx.NEGATION_AFTER_RE.match(after))
                 clause_mentions.append(Mention(lx.class_of(m.group()), a, b, negated, regions))
             parsed.mentions.extend(clause_mentions)
             if not any(not m.negated for m in clause_mentions):
                 continue
             for m in lx.PROPORTION_RE.finditer(clause):
-                name, lo, hi = next(lx.PROPORTION_GROUPS[k] for k, v in m.groupdict().items() if v)
+                name, lo, hi = lx.PROPORTION_GROUPS[m.lastgroup]
                 _claim(parsed, clause_mentions, c_start + m.start(), c_start + m.end(), name, lo, hi, tolerance)
             for m in lx.DOMINANCE_RE.finditer(clause):
                 _claim(parsed, clause_mentions, c_start + m.start(), c_start + m.end(), "dominant", 0.0, 1.0, tolerance)

@@ -23,52 +23,43 @@ from tqdm.auto import tqdm
 
 from cen import landcover
 from cen.verify import lexicon as lx
-from cen.verify.checks import CheckConfig, _union_share, region_shares, validate_counts
+from cen.verify.checks import CheckConfig, RegionTable, validate_counts
 from cen.verify.parse import ParsedCaption, parse_caption
 
 SCORE_COLUMNS = ["precision", "recall", "f1", "spatial_accuracy", "proportion_accuracy", "score",
                  "n_mentioned", "n_hallucinated", "n_omitted", "n_spatial_claims", "n_proportion_claims"]
 
 
-def _score_parsed(parsed: ParsedCaption, counts: np.ndarray, config: CheckConfig,
+def _score_parsed(parsed: ParsedCaption, counts: np.ndarray | RegionTable, config: CheckConfig,
                   recall_share: float, recall_min_pixels: int) -> dict[str, float]:
-    whole = counts[lx.WHOLE]
-    shares = region_shares(counts)[lx.WHOLE]
+    tab = counts if isinstance(counts, RegionTable) else RegionTable(counts)
+    whole = tab.counts[lx.WHOLE]
     mentioned = parsed.mentioned
     present = {c for c in mentioned if whole[c] >= config.min_pixels}
-    notable = {int(c) for c in range(1, landcover.N_INDICES)
-               if shares[c] >= recall_share and whole[c] >= recall_min_pixels}
+    notable = {c for c in range(1, landcover.N_INDICES)
+               if whole[c] >= recall_min_pixels and tab.share((lx.WHOLE,), c) >= recall_share}
     precision = len(present) / len(mentioned) if mentioned else np.nan
     recall = len(notable & mentioned) / len(notable) if notable else np.nan
-    f1 = (2 * precision * recall / (precision + recall)
-          if np.isfinite(precision) and np.isfinite(recall) and precision + recall > 0 else
-          (0.0 if np.isfinite(precision) and np.isfinite(recall) else np.nan))
-    correct = total = 0
-    for m in parsed.spatial_claims:
-        regs = list(m.regions)
-        total += 1
-        if m.negated:
-            correct += _union_share(counts, regs, m.cls) <= config.denial_share
-        else:
-            correct += counts[regs, m.cls].sum() >= config.min_pixels
-    spatial = correct / total if total else np.nan
-    ok = n_prop = 0
-    for p in parsed.proportions:
-        regs = list(p.regions)
-        share = _union_share(counts, regs, p.cls)
-        n_prop += 1
-        if p.word == "dominant":
-            top = max(_union_share(counts, regs, c) for c in range(1, landcover.N_INDICES))
-            ok += share >= config.dominance_share or share >= top - config.dominance_margin
-        else:
-            ok += p.low - config.tolerance <= share <= p.high + config.tolerance
-    proportion = ok / n_prop if n_prop else np.nan
+    if np.isfinite(precision) and np.isfinite(recall):
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    else:
+        f1 = np.nan
+    claims = parsed.spatial_claims
+    correct = sum(
+        (tab.share(m.regions, m.cls) <= config.denial_share) if m.negated
+        else (tab.count(m.regions, m.cls) >= config.min_pixels)
+        for m in claims
+    )
+    spatial = correct / len(claims) if claims else np.nan
+    props = parsed.proportions
+    ok = sum(tab.proportion_ok(p.word, p.regions, p.cls, p.low, p.high, config)[0] for p in props)
+    proportion = ok / len(props) if props else np.nan
     parts = [v for v in (precision, recall, spatial, proportion) if np.isfinite(v)]
     return {
         "precision": precision, "recall": recall, "f1": f1, "spatial_accuracy": spatial,
         "proportion_accuracy": proportion, "score": float(np.mean(parts)) if parts else np.nan,
         "n_mentioned": len(mentioned), "n_hallucinated": len(mentioned - present),
-        "n_omitted": len(notable - mentioned), "n_spatial_claims": total, "n_proportion_claims": n_prop,
+        "n_omitted": len(notable - mentioned), "n_spatial_claims": len(claims), "n_proportion_claims": len(props),
     }
 
 

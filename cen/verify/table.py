@@ -16,10 +16,15 @@ import numpy as np
 import pandas as pd
 
 from cen.verify import lexicon as lx
-from cen.verify.checks import CheckConfig, check_captions, validate_counts
+from tqdm.auto import tqdm
+
+from cen.verify.checks import (
+    CheckConfig, Flag, RegionTable, _require, check_row, flags_frame, table_checks, validate_counts,
+)
 from cen.verify.fixes import apply_safe_fixes
+from cen.verify.parse import ParsedCaption, parse_caption
 from cen.verify.review import DecisionLog, caption_key, resolve
-from cen.verify.score import score_table
+from cen.verify.score import _score_parsed
 
 VERIFY_VERSION = "verify-1"
 """Written to ``captions_verified.parquet`` as ``verify_version``."""
@@ -65,43 +70,67 @@ def verify_captions(captions: pd.DataFrame, counts: np.ndarray, log: DecisionLog
     """Check, fix, resolve decisions and score a captions table.
 
     ``captions`` needs ``tile_id``, ``paradigm``, ``text``; ``counts`` is ``(N, 6, 12)`` aligned
-    with its rows. Automatic fixes are appended to ``log`` (once: re-running adds nothing).
+    with its rows. Automatic fixes are appended to ``log`` (once: re-running adds nothing). Each
+    caption is parsed once; only texts changed by a fix or a reviewer are checked again.
     """
     log = log if isinstance(log, DecisionLog) else DecisionLog(log)
+    _require(captions, ["tile_id", "paradigm", "text"], source)
     counts = validate_counts(counts, f"{source}: region counts")
+    if len(counts) != len(captions):
+        raise ValueError(f"{source}: {len(captions)} captions but {len(counts)} region-count rows")
     captions = captions.reset_index(drop=True)
-    flags_original = check_captions(captions, counts, config, progress=progress, source=source)
-    keys = [caption_key(t, lx.normalise_paradigm(p)) for t, p in zip(captions["tile_id"], captions["paradigm"])]
+    texts = [t if isinstance(t, str) else "" for t in captions["text"]]
+    tiles = captions["tile_id"].tolist()
+    paradigms = [lx.normalise_paradigm(p) for p in captions["paradigm"]]
+    keys = [caption_key(t, p) for t, p in zip(tiles, paradigms)]
     dup = pd.Series(keys).duplicated()
     if dup.any():
         raise ValueError(f"{source}: caption key {keys[int(np.flatnonzero(dup)[0])]} (tile_id|paradigm) occurs twice")
-    cross_rows = set(flags_original.loc[flags_original["code"] == "cross_image", "row"])
     history = log.history()
     unknown = sorted(set(history) - set(keys))
     if unknown:
         raise ValueError(f"{log.path}: decisions for {len(unknown)} caption(s) not in {source}, e.g. {unknown[0]}")
-    n_fixes = np.zeros(len(captions), dtype=int)
-    texts = [t if isinstance(t, str) else "" for t in captions["text"]]
-    for i in sorted(cross_rows):
-        fixed, fixes = apply_safe_fixes(texts[i])
-        if fixes:
-            n_fixes[i] = len(fixes)
-            log.record_fix(keys[i], texts[i], fixed, fixes, history=history)
+
+    tabs = [RegionTable(c) for c in counts]
+    original: dict[int, list[Flag]] = {}
+    parsed: list[ParsedCaption] = []
+    n_fixes = np.zeros(len(texts), dtype=int)
+    for i in tqdm(range(len(texts)), desc="verifying captions", disable=not progress, unit="caption"):
+        flags, p = check_row(texts[i], paradigms[i], tabs[i], config)
+        original[i] = flags
+        parsed.append(p)
+        if any(f.code == "cross_image" for f in flags):
+            fixed, fixes = apply_safe_fixes(texts[i])
+            if fixes:
+                n_fixes[i] = len(fixes)
+                log.record_fix(keys[i], texts[i], fixed, fixes, history=history)
+    for i, f in table_checks(texts, paradigms, tiles):
+        original[i].append(f)
+    flags_original = flags_frame(original, tiles, paradigms)
+
     accepted, status = [], []
     for i, key in enumerate(keys):
         text, st = resolve(texts[i], history.get(key, []))
         accepted.append(text)
         status.append(st)
-    checked = captions.assign(text=[a if a is not None else "" for a in accepted])
-    flags = check_captions(checked, counts, config, progress=progress, source=source)
-    flags = flags[~flags["row"].isin([i for i, s in enumerate(status) if s == "rejected"])].reset_index(drop=True)
-    codes_after = flags.groupby("row")["code"].agg(lambda c: sorted(set(c)))
-    codes_before = flags_original.groupby("row")["code"].agg(lambda c: sorted(set(c)))
-    scores = score_table([a or "" for a in accepted], counts, config, progress=False)
+    after: dict[int, list[Flag]] = {}
+    for i, text in enumerate(accepted):
+        if text is None:
+            parsed[i] = parse_caption("")
+        elif text != texts[i]:
+            after[i], parsed[i] = check_row(text, paradigms[i], tabs[i], config)
+        else:
+            after[i] = [f for f in original[i] if f.code not in ("duplicate", "length_outlier")]
+    live = [i for i in range(len(texts)) if accepted[i] is not None]
+    for j, f in table_checks([accepted[i] for i in live], [paradigms[i] for i in live], [tiles[i] for i in live]):
+        after[live[j]].append(f)
+    flags = flags_frame(after, tiles, paradigms)
+    scores = pd.DataFrame([_score_parsed(parsed[i], tabs[i], config, 0.05, 20) for i in range(len(texts))])
+
     table = captions.copy()
     table["key"] = keys
     table["accepted_text"] = accepted
-    flags_list = [codes_after.get(i, []) for i in range(len(table))]
+    flags_list = [sorted({f.code for f in after.get(i, [])}) for i in range(len(table))]
     final_status = []
     for i, st in enumerate(status):
         if st in ("unreviewed", "auto_fixed"):
@@ -109,8 +138,8 @@ def verify_captions(captions: pd.DataFrame, counts: np.ndarray, log: DecisionLog
         final_status.append(st)
     table["verification_status"] = final_status
     table["flags"] = flags_list
-    table["n_flags"] = flags.groupby("row").size().reindex(range(len(table)), fill_value=0).to_numpy()
-    table["flags_original"] = [codes_before.get(i, []) for i in range(len(table))]
+    table["n_flags"] = [len(after.get(i, [])) for i in range(len(table))]
+    table["flags_original"] = [sorted({f.code for f in original[i]}) for i in range(len(table))]
     table["n_auto_fixes"] = n_fixes
     table["history"] = [json.dumps(history.get(k, []), ensure_ascii=False) for k in keys]
     table["consistency"] = scores["score"].to_numpy()
