@@ -471,3 +471,16 @@ def test_cli_run_decide_score(tmp_path, capsys):
     assert "no caption with key 'zz|gpt35'" in capsys.readouterr().err
     assert main(["verify", "score", "--out", str(tmp_path / "s.csv"), *wd]) == 0
     assert len(pd.read_csv(tmp_path / "s.csv")) == 3
+
+
+def test_text_only_checks_for_release_captions():
+    texts = ["Similarly, the fourth image perhaps shows a town, with trees around it and water to the south.",
+             "The image shows trees across the tile, with a lake in the bottom right and a town in the top left.",
+             "The image shows trees across the tile, with a lake in the bottom right and a town in the top left."]
+    flags = verify.check_texts(texts, ["4v", "35", "35"], ["a.png", "b.png", "c.png"], progress=False)
+    by_row = flags.groupby("row")["code"].agg(set)
+    assert {"cross_image", "banned_word"} <= by_row[0]
+    assert by_row[1] == by_row[2] == {"duplicate"}
+    assert set(flags["paradigm"]) == {"gpt4v", "gpt35"}
+    with pytest.raises(ValueError, match="differ in length"):
+        verify.check_texts(texts, ["4v"], progress=False)

@@ -20,6 +20,7 @@ from cen.verify.checks import (
     Flag,
     check_caption,
     check_captions,
+    check_texts,
     label_checks,
     region_shares,
     text_checks,
@@ -35,7 +36,7 @@ from cen.verify.table import VerificationResult, align_counts, read_captions, ve
 __all__ = [
     "CHECK_CODES", "CheckConfig", "DecisionLog", "FAULTS", "Fix", "Flag", "ParsedCaption", "REGIONS",
     "SCORE_COLUMNS", "VerificationResult", "align_counts", "apply_decisions", "apply_safe_fixes", "caption_key", "check_caption",
-    "check_captions", "consistency_score", "detect_injected", "detection_rates", "highlight_html",
+    "check_captions", "check_texts", "consistency_score", "detect_injected", "detection_rates", "highlight_html",
     "inject_faults", "label_checks", "label_map_rgb", "parse_caption", "read_captions", "region_shares", "resolve",
     "score_table", "summarize_scores", "text_checks", "verify_captions", "write_verified",
 ]

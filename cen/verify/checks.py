@@ -315,3 +315,20 @@ def _require(df: pd.DataFrame, columns: list[str], source: str) -> None:
 def flags_to_records(flags: Iterable[Flag]) -> list[dict]:
     """Flags as plain dicts (JSON-ready)."""
     return [asdict(f) for f in flags]
+
+
+def check_texts(texts: Sequence[str], paradigms: Sequence[str], ids: Sequence[str] | None = None,
+                length_iqr: float = 3.0, min_words: int = 10, progress: bool = True) -> pd.DataFrame:
+    """Text-only checks (no label statistics needed): form, cross-image, banned and colour words,
+    duplicates and length outliers. For captions whose label maps are not available, such as the
+    published ChatEarthNet release (``paradigms`` may be its versions ``'35'`` / ``'4v'``)."""
+    texts = [t if isinstance(t, str) else "" for t in texts]
+    norm = [lx.normalise_paradigm(p) for p in paradigms]
+    ids = list(ids) if ids is not None else [str(i) for i in range(len(texts))]
+    if not len(texts) == len(norm) == len(ids):
+        raise ValueError(f"check_texts: {len(texts)} texts, {len(norm)} paradigms and {len(ids)} ids differ in length")
+    row_flags = {i: text_checks(texts[i], norm[i])
+                 for i in tqdm(range(len(texts)), desc="checking texts", disable=not progress, unit="caption")}
+    for i, f in table_checks(texts, norm, ids, length_iqr, min_words):
+        row_flags[i].append(f)
+    return flags_frame(row_flags, ids, norm)
