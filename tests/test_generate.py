@@ -270,3 +270,17 @@ def test_template_backend_writes_captions_without_key(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="OPENAI_API_KEY"):
         generate(P.build_requests(table, "gpt35")[:1], GenerateConfig(backend="openai", base_url="http://127.0.0.1:9/v1",
                                                                     progress=False), cache_path=tmp_path / "x.sqlite")
+
+
+def test_cli_generate_template_and_estimate(tmp_path, capsys):
+    from cen.cli import main
+
+    table, _ = _table(4)
+    table.to_parquet(tmp_path / "stats.parquet")
+    assert main(["generate", "--workdir", str(tmp_path), "--estimate"]) == 0
+    assert "gpt-3.5-turbo-1106" in capsys.readouterr().out
+    assert main(["generate", "--workdir", str(tmp_path), "--limit", "3"]) == 0
+    caps = read_captions(tmp_path / "captions.parquet")
+    assert len(caps) == 3 and (caps["status"] == "ok").all()
+    assert main(["generate", "--workdir", str(tmp_path / "missing")]) == 1
+    assert "stats.parquet" in capsys.readouterr().err

@@ -457,3 +457,49 @@ def read_captions(path: str | Path) -> pd.DataFrame:
     if missing:
         raise KeyError(f"{path}: missing column {missing[0]!r} ({len(missing)} caption columns missing)")
     return frame
+
+
+def build_workdir_requests(workdir: str | Path, paradigms: Sequence[str] = ("gpt35",), *, limit: int | None = None,
+                           templates: Mapping[str, str] | None = None, model: str | None = None,
+                           rgb: bool = False, compat: bool | None = None) -> list[PromptRequest]:
+    """Prompt requests for the tiles of a run's ``stats.parquet`` (first ``limit`` tiles).
+
+    ``gpt4v`` also reads the label maps (and with ``rgb=True`` the Sentinel-2 pictures) through
+    ``tiles.parquet``.
+    """
+    from cen.prompting import build_requests, load_label_maps, load_rgb
+    from cen.stats import read_stats
+
+    workdir = Path(workdir)
+    stats = read_stats(workdir / "stats.parquet")
+    if limit is not None:
+        stats = stats.head(int(limit))
+    requests: list[PromptRequest] = []
+    for paradigm in paradigms:
+        template = (templates or {}).get(paradigm)
+        if paradigm == "gpt4v":
+            tiles_path = workdir / "tiles.parquet"
+            if not tiles_path.exists():
+                raise FileNotFoundError(f"{tiles_path}: tiles table not found (gpt4v prompts need the label maps)")
+            tiles = pd.read_parquet(tiles_path, columns=None)
+            ids = stats["tile_id"].astype(str).tolist()
+            labels = load_label_maps(tiles, ids, base_dir=workdir)
+            pictures = load_rgb(tiles, ids) if rgb else None
+            requests += build_requests(stats, "gpt4v", template=template, model=model, label_maps=labels,
+                                       rgb=pictures, compat=compat, source=str(workdir / "stats.parquet"))
+        else:
+            requests += build_requests(stats, paradigm, template=template, model=model, compat=compat,
+                                       source=str(workdir / "stats.parquet"))
+    return requests
+
+
+def generate_for_workdir(workdir: str | Path, config: GenerateConfig | None = None, *,
+                         paradigms: Sequence[str] = ("gpt35",), limit: int | None = None,
+                         templates: Mapping[str, str] | None = None, rgb: bool = False,
+                         cache_path: str | Path | None = None, out_name: str = "captions.parquet") -> GenerationResult:
+    """``stats.parquet`` (+ ``tiles.parquet``) in ``workdir`` -> ``captions.parquet`` there (atomically)."""
+    cfg = config or GenerateConfig()
+    requests = build_workdir_requests(workdir, paradigms, limit=limit, templates=templates, model=cfg.model, rgb=rgb)
+    result = generate(requests, cfg, cache_path=cache_path)
+    write_captions(result.captions, Path(workdir) / out_name)
+    return result
