@@ -93,6 +93,8 @@ CASES = [
     ("There is no water in the top left.", "gpt35", "wrong_region", False),
     ("In the bottom left, trees surround a thin strip of grass.", "gpt35", "wrong_region", False),
     ("The lower half holds water and grass.", "gpt35", "wrong_region", False),
+    ("The top left is built up, and the remaining quadrants are mostly forested.", "gpt35", "wrong_proportion", False),
+    ("The top left is built up, and it is mostly forested.", "gpt35", "wrong_proportion", True),
     # proportion words
     ("The top left contains developed area (extra small amount) and tree (medium amount).", "gpt35",
      "wrong_proportion", True),

@@ -84,9 +84,11 @@ REGION_RE = re.compile("|".join(f"(?P<r{i}>\\b(?:{p})\\b)" for i, (p, _) in enum
 REGION_GROUPS: dict[str, tuple[int, ...]] = {f"r{i}": regs for i, (_, regs) in enumerate(_REGION_WORDS)}
 
 WHOLE_IMAGE_RE = re.compile(
-    r"\b(?:overall|whole|entire|entirety|throughout|the image|this image|the scene|the landscape)\b", re.IGNORECASE
+    r"\b(?:overall|whole|entire|entirety|throughout|the image|this image|the scene|the landscape|elsewhere|"
+    r"remaining|rest\s+of|other\s+(?:quadrants|parts|areas|regions|sections|corners))\b", re.IGNORECASE
 )
-"""A clause containing one of these speaks about the whole image, not an inherited region."""
+"""A clause containing one of these speaks about the whole image (or regions it does not name),
+not about the region inherited from the previous clause."""
 
 # Negation before a class mention: a negator, optional filler ("any", "signs of"), then only a
 # list of other class words ("no water, crops or trees") up to the mention.
