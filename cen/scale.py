@@ -68,19 +68,37 @@ def machine_workers() -> int:
         return os.cpu_count() or 1
 
 
+TRIM_ENV = "MALLOC_TRIM_THRESHOLD_"
+DASK_TRIM_DEFAULT = "65536"
+"""Dask's nannies set ``MALLOC_TRIM_THRESHOLD_=65536`` in workers (and in the parent process)."""
+
+
 def local_cluster(n_workers: int | None = None, *, threads_per_worker: int = 1,
                   memory_limit: str | int = "auto", dashboard_address: str = ":8787",
-                  **kwargs: Any) -> "distributed.LocalCluster":  # noqa: F821
+                  malloc_trim_threshold: int | None = None, **kwargs: Any) -> "distributed.LocalCluster":  # noqa: F821
     """A :class:`LocalCluster` of worker *processes* (pure-Python stages hold the GIL).
 
     ``n_workers`` defaults to :func:`machine_workers`; ``memory_limit="auto"`` splits the
     machine's memory evenly between workers. If the dashboard port is taken, Dask picks another.
+
+    ``malloc_trim_threshold=None`` leaves glibc's adaptive malloc in the workers: Dask's default
+    (``MALLOC_TRIM_THRESHOLD_=65536``) turns off glibc's adaptive mmap threshold, so every
+    label stack (tens of MB) is mapped and zero-faulted afresh; measured on the statistics stage
+    that costs 4-10x the system time of one process (see ``benchmarks/bench_scale.py``).
+    Pass a byte count to set the variable (Dask's choice returns memory to the OS sooner).
     """
+    import dask
     from distributed import LocalCluster
 
-    return LocalCluster(n_workers=n_workers or machine_workers(), threads_per_worker=threads_per_worker,
-                        processes=True, memory_limit=memory_limit, dashboard_address=dashboard_address,
-                        **kwargs)
+    if malloc_trim_threshold is None and os.environ.get(TRIM_ENV) == DASK_TRIM_DEFAULT:
+        # an earlier cluster's nanny wrote Dask's default into this process's environment;
+        # spawned workers would inherit it whatever the config says
+        del os.environ[TRIM_ENV]
+    trim = None if malloc_trim_threshold is None else str(int(malloc_trim_threshold))
+    with dask.config.set({f"distributed.nanny.pre-spawn-environ.{TRIM_ENV}": trim}):
+        return LocalCluster(n_workers=n_workers or machine_workers(), threads_per_worker=threads_per_worker,
+                            processes=True, memory_limit=memory_limit, dashboard_address=dashboard_address,
+                            **kwargs)
 
 
 @contextlib.contextmanager
