@@ -160,7 +160,7 @@ def _cell_counts(stack: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=32)
 def _pair_cell_codes(h: int, w: int) -> np.ndarray:
     """``(H, W/2)`` uint16 map of ``cell * 144`` for pixel pairs (columns 2k, 2k+1)."""
-    codes = (_cell_codes(h, w)[:, ::2] // N_INDICES).astype(np.uint16) * (N_INDICES * N_INDICES)
+    codes = (_cell_codes(h, w)[:, ::2] // N_INDICES).astype(np.uint16) * np.uint16(N_INDICES * N_INDICES)
     codes.flags.writeable = False
     return codes
 
@@ -168,26 +168,26 @@ def _pair_cell_codes(h: int, w: int) -> np.ndarray:
 def _cell_counts_pairs(stack: np.ndarray) -> np.ndarray:
     """:func:`_cell_counts` counting two horizontally adjacent pixels per bincount element.
 
-    Reads each pair as one uint16 ``a + 256 b``, codes it ``cell*144 + a*12 + b`` and counts
-    the codes; class k's count is then the pairs with a == k plus the pairs with b == k. Needs
-    an even width and even column cuts (so no pair straddles two cells); half the bincount work.
+    Reads each pair (a, b) as one uint16 ``v = a + 256 b`` (little-endian), codes it
+    ``cell*144 + v - 244 b`` (= ``cell*144 + a + 12 b``) and counts the codes; class k's count
+    is the pairs with a == k plus the pairs with b == k. Needs an even width and even column cuts, so no pair straddles two cells.
     """
     n, h, w = stack.shape
     codes = _pair_cell_codes(h, w)
-    n_codes = _N_CELLS * N_INDICES * N_INDICES
-    pair_counts = np.empty((n, n_codes), dtype=np.int64)
+    n_pairs = N_INDICES * N_INDICES
+    pair_counts = np.empty((n, _N_CELLS * n_pairs), dtype=np.int64)
     pairs = stack.view(np.uint16)
     key = np.empty((h, w // 2), dtype=np.uint16)
     hi = np.empty((h, w // 2), dtype=np.uint16)
     for i in range(n):
-        np.bitwise_and(pairs[i], 0xFF, out=key)
-        key *= N_INDICES
         np.right_shift(pairs[i], 8, out=hi)
-        key += hi
+        hi *= 244
+        np.subtract(pairs[i], hi, out=key)
         key += codes
-        pair_counts[i] = np.bincount(key.ravel(), minlength=n_codes)
-    c = pair_counts.reshape(n, _N_CELLS, N_INDICES, N_INDICES)
-    return c.sum(axis=3) + c.sum(axis=2)
+        pair_counts[i] = np.bincount(key.ravel(), minlength=_N_CELLS * n_pairs)
+    by_pair = pair_counts.reshape(n * _N_CELLS, N_INDICES, N_INDICES)  # [cell, b, a]
+    per_class = np.add.reduce(by_pair, axis=2) + np.add.reduce(by_pair, axis=1)
+    return per_class.reshape(n, _N_CELLS, N_INDICES)
 
 
 def region_counts(labels: np.ndarray) -> np.ndarray:
