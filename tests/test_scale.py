@@ -384,3 +384,9 @@ def test_cli_scale_stats_dataset_and_caption_stats(client, demo_dir, demo_tiles,
     assert "paradigm" in out and "n_captions" in out
     assert cli.main(["scale", "stats", str(tmp_path / "missing.parquet"), str(tmp_path / "x"), "--sync"]) == 1
     assert "missing.parquet: tiles table not found" in capsys.readouterr().err
+
+
+def test_local_cluster_workers_keep_glibc_adaptive_malloc(client):
+    envs = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert len(envs) == 2 and set(envs.values()) == {None}
+    assert scale.machine_workers() >= 1
