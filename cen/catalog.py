@@ -270,7 +270,9 @@ def load_samples(
     workdir: str | Path = "../build/demo",
     path: str | Path | None = None,
     captions_path: str | Path | None = None,
+    stats_path: str | Path | None = None,
     paradigm: str | None = None,
+    keep_uncaptioned: bool = False,
 ) -> pd.DataFrame:
     """One row per caption with ``tile_id``, ``lon``, ``lat``, ``split``, ``version``, ``text``.
 
@@ -283,9 +285,12 @@ def load_samples(
     * ``"parquet"``: ``path`` = a tiles (Geo)Parquet file and ``captions_path`` = a captions
       Parquet file with ``tile_id`` and ``text`` (or one table holding both, as ``path``).
 
-    ``paradigm`` keeps one caption paradigm. Extra columns (``classes``, ``image_path``,
-    ``model_returned`` ...) are kept. Raises ``FileNotFoundError``/``KeyError`` naming the file
-    and the column.
+    ``paradigm`` keeps one caption paradigm; ``keep_uncaptioned`` keeps tiles without a caption
+    (``text`` null; for maps). When a stats table is there (``workdir/stats.parquet`` or
+    ``stats_path``) a ``classes`` column gives each tile's classes with their share of the
+    labelled pixels (``{"tree": 0.61, ...}``, shares >= 5 %); ``thumbnail`` is the tile's RGB PNG,
+    else its colour label PNG, when the tiles table has them. Other columns are kept. Raises
+    ``FileNotFoundError``/``KeyError`` naming the file and the column.
     """
     if dataset == "chatearthnet":
         if path is None:
@@ -299,6 +304,8 @@ def load_samples(
         return out.reset_index(drop=True)
     if dataset == "demo":
         tiles_file, caps_file = Path(workdir) / "tiles.parquet", Path(workdir) / "captions.parquet"
+        if stats_path is None and (Path(workdir) / "stats.parquet").exists():
+            stats_path = Path(workdir) / "stats.parquet"
     elif dataset == "parquet":
         if path is None:
             raise ValueError("dataset='parquet' needs path= a tiles (or samples) Parquet file")
@@ -316,13 +323,25 @@ def load_samples(
         if paradigm is not None and "paradigm" in caps.columns:
             caps = caps[caps["paradigm"] == paradigm]
         keep_tiles = [c for c in tiles.columns if c not in caps.columns or c == "tile_id"]
-        samples = caps.merge(pd.DataFrame(tiles[keep_tiles]), on="tile_id", how="inner", validate="many_to_one")
+        samples = pd.DataFrame(tiles[keep_tiles]).merge(caps, on="tile_id", how="left" if keep_uncaptioned else "inner",
+                                                         validate="one_to_many")
         if "paradigm" in samples.columns and "version" not in samples.columns:
             samples["version"] = samples["paradigm"]
     if "text" not in samples.columns:
         raise KeyError(f"{tiles_file}: no caption column 'text' and no captions table given")
+    if not keep_uncaptioned:
+        samples = samples[samples["text"].notna()]
     if "version" not in samples.columns:
         samples["version"] = "all"
+    samples["version"] = samples["version"].fillna("uncaptioned")
+    if stats_path is not None:
+        samples["classes"] = samples["tile_id"].map(tile_classes(stats_path))
+    thumbs = [c for c in ("rgb_png_path", "label_png_path") if c in samples.columns]
+    if thumbs:
+        thumb = samples[thumbs[0]]
+        for c in thumbs[1:]:
+            thumb = thumb.fillna(samples[c])
+        samples["thumbnail"] = thumb
     if "split" not in samples.columns:
         samples["split"] = "all"
     if "lon" not in samples.columns or "lat" not in samples.columns:
@@ -331,6 +350,22 @@ def load_samples(
         pts = maps.sample_points(samples, source=str(tiles_file))
         samples = samples.assign(lon=pts["lon"].to_numpy(), lat=pts["lat"].to_numpy())
     return pd.DataFrame(samples.drop(columns=["geometry"], errors="ignore")).reset_index(drop=True)
+
+
+def tile_classes(stats_path: str | Path, min_share: float = 0.05) -> dict[str, dict[str, float]]:
+    """``{tile_id: {class name: share of labelled pixels}}`` from a stats table, shares >= ``min_share``."""
+    from cen import landcover, stats
+
+    table = stats.read_stats(stats_path)
+    whole = stats.counts_from_table(table, source=str(stats_path))[:, 0, 1:].astype(float)
+    total = whole.sum(axis=1, keepdims=True)
+    shares = np.divide(whole, total, out=np.zeros_like(whole), where=total > 0)
+    names = landcover.class_names("gpt35")[1:]
+    out = {}
+    for tile_id, row in zip(table["tile_id"], shares):
+        order = np.argsort(-row, kind="stable")
+        out[str(tile_id)] = {names[i]: round(float(row[i]), 3) for i in order if row[i] >= min_share}
+    return out
 
 
 def _read_table(path: Path) -> pd.DataFrame:
