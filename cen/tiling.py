@@ -3,7 +3,8 @@
 * **Grid**: :func:`tile_grid` lays a regular grid of ``size x size`` pixel windows (256 by
   default) over any raster (any CRS, any band count); every :class:`Tile` keeps its window, CRS,
   affine transform, bounds, centre lon/lat, EPSG:4326 footprint, source id and date.
-  :func:`read_tile` reads one window (rasterio windowed read, never the whole raster).
+  :func:`read_tile` reads one window (rasterio windowed read, never the whole raster);
+  :func:`cut_raster` writes every tile (or every 512 -> 4 patches) of a raster as GeoTIFFs.
 * **Patches**: a 512 x 512 tile splits into the four ChatEarthNet patches ``patch00``,
   ``patch01``, ``patch10``, ``patch11`` (first digit = row half, 0 top; second = column half,
   0 left): :func:`split_patches` for arrays, :func:`patch_tiles` for georeferenced tiles.
@@ -667,6 +668,46 @@ def write_image_tile(out_dir: str | Path, tile: Tile, stack: np.ndarray, *, band
             write_png(png, band_group_to_uint8(stack, group, bands))
         out[f"{group}_png_path"] = str(png.resolve())
     return out
+
+
+def cut_raster(
+    path: str | Path, out_dir: str | Path, *, size: int = TILE_SIZE, patches: bool = False,
+    source: str | None = None, nodata: float | None = None, max_nodata: float = NODATA_FLAG_FRACTION,
+    overwrite: bool = False, progress: bool = True,
+) -> list[dict[str, object]]:
+    """Cut a georeferenced raster (any CRS, any band count) into lossless tile GeoTIFFs.
+
+    One window is read at a time (memory ~ one tile). With ``patches=True`` the grid is
+    ``2 * size`` and each window is written as its four ``patchIJ`` quarters (512 -> 4 x 256).
+    Returns one record per written tile (:func:`tile_record` columns plus ``path``,
+    ``nodata_fraction``, ``flags``); finished tiles are kept unless ``overwrite``.
+    """
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    step = 2 * size if patches else size
+    tiles = raster_tiles(path, size=step, source=source)
+    records = []
+    with rasterio.open(path) as src:
+        nodata = src.nodata if nodata is None else nodata
+        names = [d or f"band{i}" for i, d in enumerate(src.descriptions, start=1)]
+        for tile in tqdm(tiles, desc=f"cut {Path(path).name}", disable=not progress, leave=False):
+            array = read_tile(src, tile)
+            parts = (
+                {tile.tile_id: (tile, array)} if not patches else
+                {t.tile_id: (t, split_patches(array)[name]) for name, t in patch_tiles(tile).items()}
+            )
+            for tile_id, (t, arr) in parts.items():
+                out = out_dir / f"{tile_id}.tif"
+                if overwrite or not out.exists():
+                    write_geotiff(out, arr, crs=t.crs, transform=t.transform, nodata=nodata, band_names=names,
+                                  tags={"tile_id": tile_id, "source_path": str(path)})
+                rec = tile_record(t)
+                frac = nodata_fraction(arr, nodata)
+                rec.update(path=str(out.resolve()), nodata_fraction=frac,
+                           flags=["mostly_nodata"] if frac > max_nodata else [])
+                records.append(rec)
+    return records
 
 
 def tiles_frame(rows: Sequence[Mapping[str, object]]):

@@ -202,3 +202,25 @@ def test_tiles_table_missing_column_is_named(tmp_path):
     tiling.write_tiles_table(tmp_path / "t.parquet", frame.drop(columns=["label_path"]))
     with pytest.raises(ValueError, match=r"t.parquet.*label_path"):
         tiling.read_tiles_table(tmp_path / "t.parquet")
+
+
+def test_cut_raster_any_crs_with_patches(tmp_path):
+    # a geographic (EPSG:4326) WorldCover raster, 1024 x 1024: 512-px windows -> 4 patches each
+    arctic = paths.DATA_DIR / "worldcover" / "ESA_WorldCover_10m_2020_v100_N66E177_Map.tif"
+    recs = tiling.cut_raster(arctic, tmp_path / "arctic", patches=True, progress=False)
+    assert len(recs) == 16 and len({r["tile_id"] for r in recs}) == 16
+    assert {r["tile_id"][-7:] for r in recs} == set(tiling.PATCH_NAMES)
+    with rasterio.open(arctic) as src:
+        full = src.read(1)
+        for r in recs:
+            with rasterio.open(r["path"]) as t:
+                assert t.crs == src.crs and t.shape == (256, 256)
+                row, col = src.index(*(t.transform @ (0.5, 0.5)))
+                np.testing.assert_array_equal(t.read(1), full[row:row + 256, col:col + 256])
+    assert all(r["crs"] == "EPSG:4326" for r in recs)
+    # a UTM multi-band raster, 256-px tiles; re-running keeps finished files
+    recs2 = tiling.cut_raster(S2_WIN / "B08.tif", tmp_path / "s2", progress=False)
+    assert len(recs2) == 4 and all(r["flags"] == [] for r in recs2)
+    mtime = (tmp_path / "s2" / f"{recs2[0]['tile_id']}.tif").stat().st_mtime_ns
+    tiling.cut_raster(S2_WIN / "B08.tif", tmp_path / "s2", progress=False)
+    assert (tmp_path / "s2" / f"{recs2[0]['tile_id']}.tif").stat().st_mtime_ns == mtime
