@@ -357,6 +357,15 @@ def test_verify_captions_end_to_end(tmp_path):
         verify.verify_captions(captions, counts, log_path, progress=False)
 
 
+def test_failed_generation_is_an_empty_caption_with_its_reason(tmp_path):
+    captions = _table([CLEAN[0], None], ["a", "b"], paradigm="gpt4v").assign(
+        status=["ok", "unsplittable"], error=[None, "answer could not be split into 4 captions"])
+    res = verify.verify_captions(captions, np.stack([COUNTS] * 2), tmp_path / "d.jsonl", progress=False)
+    msg = res.flags_original.loc[res.flags_original["row"] == 1, "message"].tolist()
+    assert msg == ["no caption (generation status 'unsplittable'; answer could not be split into 4 captions)"]
+    assert res.table.loc[1, "verification_status"] == "needs_review"
+
+
 def test_highlight_html_marks_spans():
     text = "Developed areas appear in the top left & more."
     html = verify.highlight_html(text, check_caption(text, COUNTS, "gpt35"))

@@ -104,6 +104,12 @@ def verify_captions(captions: pd.DataFrame, counts: np.ndarray, log: DecisionLog
             if fixes:
                 n_fixes[i] = len(fixes)
                 log.record_fix(keys[i], texts[i], fixed, fixes, history=history)
+    if "status" in captions.columns:  # say why a caption is missing (failed, unsplittable answer)
+        errors = captions["error"].tolist() if "error" in captions.columns else [None] * len(texts)
+        for i, st in enumerate(captions["status"].tolist()):
+            if original[i] and original[i][0].code == "empty":
+                why = f"; {errors[i]}" if isinstance(errors[i], str) and errors[i] else ""
+                original[i][0] = Flag("empty", f"no caption (generation status {st!r}{why})", 0, 0)
     for i, f in table_checks(texts, paradigms, tiles):
         original[i].append(f)
     flags_original = flags_frame(original, tiles, paradigms)
