@@ -384,6 +384,45 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_generate)
 
 
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from cen import stats
+
+    out = Path(args.out) if args.out else Path(args.tiles).parent / "stats.parquet"
+    try:
+        table = stats.compute_stats(args.tiles, out, compat=args.compat, seed=args.seed, force=args.force)
+    except (FileNotFoundError, KeyError, ValueError, TypeError) as exc:
+        print(f"cen stats: {exc}", file=sys.stderr)
+        return 1
+    print(f"{len(table)} tiles -> {out} (stats_version {stats.STATS_VERSION}, compat={args.compat})")
+    frame = stats.DatasetStats.from_table(table).class_frame().drop(columns=["colour", "class_index"])
+    print(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for tile_id in args.show or []:
+        rows = table[table["tile_id"] == tile_id]
+        if rows.empty:
+            print(f"cen stats: no tile {tile_id!r} in {out}", file=sys.stderr)
+            return 1
+        row = rows.iloc[0]
+        print(f"\n=== {tile_id}\n--- GPT-3.5 context\n{row['gpt35_context']}\n--- GPT-4V per-class block\n"
+              f"{row['gpt4v_class_block']}--- GPT-4V per-region block\n{row['gpt4v_region_block']}", end="")
+    return 0
+
+
+def _add_stats(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "stats",
+        help="land-cover statistics and prompt contexts of a tiles table",
+        description="tiles.parquet -> stats.parquet: class counts of each label tile and its five regions, "
+        "the GPT-3.5 and GPT-4V contexts (release-exact with --compat), and dataset-level class statistics.",
+    )
+    p.add_argument("tiles", help="tiles.parquet (rows with a label_path)")
+    p.add_argument("-o", "--out", help="output Parquet [stats.parquet beside the tiles table]")
+    p.add_argument("--compat", action="store_true", help="reproduce the release's context texts byte for byte")
+    p.add_argument("--seed", type=int, default=0, help="seed of the per-tile noun choice [0]")
+    p.add_argument("--force", action="store_true", help="recompute even if the output is up to date")
+    p.add_argument("--show", nargs="*", metavar="TILE_ID", help="print these tiles' contexts")
+    p.set_defaults(func=_cmd_stats)
+
+
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_report,
     _add_release,
@@ -393,6 +432,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_metrics,
     _add_verify,
     _add_generate,
+    _add_stats,
 ]
 """Functions that add one subcommand (group) each; stages append theirs."""
 

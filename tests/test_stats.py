@@ -423,3 +423,18 @@ def test_region_boxes_agree_with_counts():
     for r, (name, (r0, r1, c0, c1)) in enumerate(stats.region_boxes(*m.shape).items(), start=1):
         assert name == stats.REGIONS[r]
         assert np.array_equal(np.bincount(m[r0:r1, c0:c1].ravel(), minlength=12), counts[r])
+
+
+def test_cli_stats_writes_table_and_shows_contexts(tmp_path, capsys):
+    from cen.cli import main
+
+    m = quadrants(3, 1, 0, 5)
+    _write_label_tif(tmp_path / "a.tif", m)
+    pd.DataFrame({"tile_id": ["a"], "label_path": ["a.tif"]}).to_parquet(tmp_path / "tiles.parquet")
+    assert main(["stats", str(tmp_path / "tiles.parquet"), "--compat", "--show", "a"]) == 0
+    out = capsys.readouterr().out
+    assert "1 tiles -> " in out and "compat=True" in out
+    assert stats.gpt35_context(m, compat=True, rng=stats.tile_rng(0, "a")) in out
+    assert bool(stats.read_stats(tmp_path / "stats.parquet")["compat"].all())
+    assert main(["stats", str(tmp_path / "missing.parquet")]) == 1
+    assert "missing.parquet" in capsys.readouterr().err
