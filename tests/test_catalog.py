@@ -119,3 +119,74 @@ def test_pair_plots(table):
     assert fig.axes[0].get_yscale() == "log"
     with pytest.raises(ValueError, match="unknown plot kind"):
         catalog.plot_pairs(table, kind="pie")
+
+
+# ----------------------------------------------------------------------------- sample tables
+
+
+def _workdir(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    tiles = gpd.GeoDataFrame(
+        {"tile_id": ["a", "b", "c"], "split": ["train", "test", "train"], "source": "demo-worldcover",
+         "label_png_path": ["/x/a_label.png", "/x/b_label.png", None], "rgb_png_path": [None, None, "/x/c_rgb.png"]},
+        geometry=[box(6.6, 0.3, 6.7, 0.4), box(11, 48, 12, 49), box(-75.6, 37.7, -75.5, 37.8)], crs="EPSG:4326")
+    tiles.to_parquet(tmp_path / "tiles.parquet")
+    pd.DataFrame({"tile_id": ["a", "a", "b"], "paradigm": ["gpt35", "gpt4v", "gpt35"],
+                  "text": ["Tree cover.", "Trees and water.", None]}).to_parquet(tmp_path / "captions.parquet")
+    return tmp_path
+
+
+def test_load_samples_demo_workdir(tmp_path):
+    wd = _workdir(tmp_path)
+    s = catalog.load_samples("demo", workdir=wd)
+    assert s[["tile_id", "version", "split", "text"]].values.tolist() == [
+        ["a", "gpt35", "train", "Tree cover."], ["a", "gpt4v", "train", "Trees and water."]]
+    assert s["lon"].tolist() == pytest.approx([6.65, 6.65]) and "geometry" not in s.columns
+    assert s["thumbnail"].tolist() == ["/x/a_label.png"] * 2
+    full = catalog.load_samples("demo", workdir=wd, keep_uncaptioned=True)
+    assert len(full) == 4 and full.loc[full.tile_id == "c", "version"].item() == "uncaptioned"
+    assert full.loc[full.tile_id == "c", "thumbnail"].item() == "/x/c_rgb.png"
+    only = catalog.load_samples("parquet", path=wd / "tiles.parquet", captions_path=wd / "captions.parquet", paradigm="gpt4v")
+    assert only["text"].tolist() == ["Trees and water."]
+    with pytest.raises(FileNotFoundError, match="empty/tiles.parquet: table not found"):
+        catalog.load_samples("demo", workdir=tmp_path / "empty")
+    pd.DataFrame({"tile_id": ["a"], "caption": ["x"]}).to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(KeyError, match="bad.parquet: no column 'text'"):
+        catalog.load_samples("parquet", path=wd / "tiles.parquet", captions_path=tmp_path / "bad.parquet")
+    with pytest.raises(ValueError, match="unknown dataset"):
+        catalog.load_samples("nope")
+
+
+def test_load_samples_with_stats_classes(tmp_path):
+    from cen import stats
+
+    wd = _workdir(tmp_path)
+    labels = np.zeros((2, 8, 8), dtype=np.uint8)
+    labels[0, :, :6] = 3  # tree 75 %
+    labels[0, :, 6:] = 1  # water 25 %
+    labels[1] = 5
+    stats.write_stats(stats.stats_table(labels, ["a", "b"]), wd / "stats.parquet")
+    s = catalog.load_samples("demo", workdir=wd)
+    assert s["classes"].iloc[0] == {"tree": 0.75, "water": 0.25}
+
+
+def test_load_samples_chatearthnet_release(tmp_path):
+    import json
+
+    from cen.sources import chatearthnet
+
+    caps = tmp_path / "json_files"
+    caps.mkdir()
+    (caps / chatearthnet.caption_file("35", "train")).write_text(json.dumps([
+        {"image": "4376_2839_patch00.png", "caption": "Tree cover dominates."},
+        {"image": "4376_2839_patch01.png", "caption": "Water."}]))
+    (caps / chatearthnet.caption_file("4v", "test")).write_text(json.dumps([
+        {"image": "100_200_patch11.png", "caption": "Bare land."}]))
+    s = catalog.load_samples("chatearthnet", path=tmp_path)
+    assert len(s) == 3 and set(s["version"]) == {"35", "4v"} and set(s["split"]) == {"train", "test"}
+    assert s["text"].tolist()[0] == "Tree cover dominates." and s["tile_id"].iloc[0] == "4376_2839_patch00.png"
+    assert s["lon"].between(-180, 180).all() and s["lat"].between(-85.1, 85.1).all()
+    row = catalog.dataset_row(s, name="release subset")
+    assert row["image_text_pairs"] == 3 and row["geolocation_per_sample"] is True
