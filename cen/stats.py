@@ -251,13 +251,6 @@ def _first_positions(tile: np.ndarray, classes: Sequence[int]) -> dict[int, int]
     return pos
 
 
-def _size_word(percent: int) -> str:
-    for upper, word in SIZE_WORDS:
-        if percent <= upper:
-            return word
-    raise ValueError(f"percent {percent} outside 0-100")
-
-
 @lru_cache(maxsize=16)
 def _fixed_table(size: int) -> tuple[str, ...]:
     """``f"{c / size:.2f}"`` for c = 0 ... size (float64 division, as numpy's ``counts / sum``)."""
@@ -320,10 +313,8 @@ def _contexts(
     fixed = [_fixed_table(int(s)) for s in sizes[1:]]
     if compat:
         pct_tables = [_percent_table(128.0 * 128.0)] * 5
-        pct_limit = 16384
-    else:
+    else:  # a region's count never exceeds its size: the tables always suffice
         pct_tables = [_percent_table(float(s)) for s in sizes[1:]]
-        pct_limit = int(sizes[1:].min())
 
     g35: list[str] = []
     cls_blocks: list[str] = []
@@ -391,7 +382,7 @@ def _contexts(
         lines = []
         for c in present:
             parts = [lab[p][c] for p in range(5)]
-            if max(parts) <= pct_limit:
+            if not compat or max(parts) <= 16384:
                 t = pct_tables
                 lines.append(f"{_GPT4V_NAMES[c]}:  top left part: {t[0][parts[0]]}  top right part: "
                              f"{t[1][parts[1]]}  bottom left part: {t[2][parts[2]]}  bottom right part: "

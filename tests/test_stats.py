@@ -218,6 +218,20 @@ def test_gpt4v_exact_blocks_and_denominator_quirk():
                                              "bottom_left distribution: no labelled land cover;\n")
 
 
+def test_gpt4v_default_divides_by_each_region_size():
+    m = np.full((37, 53), 3, np.uint8)  # regions of 468 ... 513 px
+    parts = "  ".join(f"{p}: 100.00%" for p in ("top left part", "top right part", "bottom left part",
+                                                 "bottom right part", "middle part"))
+    assert stats.gpt4v_context(m)[0] == f"tree:  {parts} \n"
+    sizes = stats.region_sizes(37, 53)[1:]
+    compat = stats.gpt4v_context(m, compat=True)[0]
+    assert compat == "tree: " + "".join(f" {p}: {s / 16384:.2%} " for p, s in zip(
+        ("top left part", "top right part", "bottom left part", "bottom right part", "middle part"), sizes)) + "\n"
+    big = np.full((300, 300), 2, np.uint8)  # compat on maps larger than 256: shares above 100 %
+    assert "top left part: 137.33%" in stats.gpt4v_context(big, compat=True)[0]
+    assert stats.gpt4v_context(big, compat=True)[0] == gpt4v_class_reference(big)
+
+
 def test_gpt4v_region_ties_ascending_index():
     m = quadrants(6, 2, 6, 2)
     reg = stats.gpt4v_context(m, compat=True)[1]
