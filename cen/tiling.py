@@ -551,15 +551,17 @@ def gdal_path(href: str | Path) -> str:
     return href
 
 
-def read_on_grid(
-    href: str | Path, grid: Grid, *, band: int = 1, resampling: str = "nearest",
-    src_nodata: float | None = None, dst_nodata: float | None = None,
-) -> np.ndarray:
-    """Read one band of a raster (local path or URL) warped onto ``grid``: ``(height, width)``.
+@contextlib.contextmanager
+def open_on_grid(
+    href: str | Path, grid: Grid, *, resampling: str = "nearest", src_nodata: float | None = None,
+    dst_nodata: float | None = None,
+) -> Iterator[rasterio.vrt.WarpedVRT]:
+    """Open a raster (local path or URL) as a WarpedVRT on ``grid``; read windows of it.
 
-    Pixels are matched by coordinates through a WarpedVRT (so grids offset by a fraction of a
-    pixel or in another CRS line up); outside the source, the result is ``dst_nodata``
-    (default: the source's nodata, else 0). Raises :class:`TilingError` naming the href.
+    Pixels are matched by coordinates (so grids offset by a fraction of a pixel or in another
+    CRS line up) with a near-exact transformer, so a window read equals a read of the same
+    window's own grid. Outside the source: ``dst_nodata`` (default the source's nodata, else 0).
+    Raises :class:`TilingError` naming the href.
     """
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
@@ -573,10 +575,25 @@ def read_on_grid(
             fill = dst_nodata if dst_nodata is not None else (nodata if nodata is not None else 0)
             with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
                            resampling=getattr(Resampling, resampling), src_nodata=nodata, nodata=fill,
-                           tolerance=1e-6) as vrt:  # ~exact transformer: same pixels whatever the extent
-                return vrt.read(band)
+                           tolerance=1e-6) as vrt:
+                yield vrt
     except rasterio.RasterioIOError as exc:
         raise TilingError(f"{href}: cannot read raster ({exc})") from exc
+
+
+def read_on_grid(
+    href: str | Path, grid: Grid, *, band: int = 1, resampling: str = "nearest",
+    src_nodata: float | None = None, dst_nodata: float | None = None,
+) -> np.ndarray:
+    """Read one band of a raster (local path or URL) warped onto ``grid``: ``(height, width)``.
+
+    See :func:`open_on_grid` for alignment and nodata.
+    """
+    with open_on_grid(href, grid, resampling=resampling, src_nodata=src_nodata, dst_nodata=dst_nodata) as vrt:
+        try:
+            return vrt.read(band)
+        except rasterio.RasterioIOError as exc:
+            raise TilingError(f"{href}: cannot read raster ({exc})") from exc
 
 
 def read_band_stack(

@@ -68,21 +68,26 @@ def label_grid(crop: Path, *, anchor: tuple[float, float] = NINE_CLASS_CORNER, s
     return Grid(inner.crs, Affine(10.0, 0, x0, 0, -10.0, y0), width, height)
 
 
-def rank_label_tiles(codes: np.ndarray, tiles: list[Tile], anchor_xy: tuple[float, float] | None = None) -> list[tuple[Tile, int, float]]:
+def rank_label_tiles(href: str | Path, grid: Grid, tiles: list[Tile],
+                     anchor_xy: tuple[float, float] | None = None) -> list[tuple[Tile, int, float]]:
     """Candidate tiles (>= :data:`LAND_MIN` land, no nodata) as ``(tile, n_classes, land)``,
-    most classes first (ties: more land, then tile id); the tile cornered at ``anchor_xy`` first."""
+    most classes first (ties: more land, then tile id); the tile cornered at ``anchor_xy`` first.
+
+    Streams one tile window at a time from the WorldCover raster warped onto ``grid``.
+    """
     ranked = []
-    for t in tiles:
-        w = codes[int(t.window.row_off):int(t.window.row_off + t.height), int(t.window.col_off):int(t.window.col_off + t.width)]
-        if (w == worldcover.NODATA).any():
-            continue
-        land = float(((w != 80)).mean())
-        if land < LAND_MIN:
-            continue
-        counts = np.bincount(w.ravel(), minlength=256)
-        n_classes = int((counts[1:] >= CLASS_MIN_PIXELS).sum())
-        first = anchor_xy is not None and np.allclose(t.transform @ (0, 0), anchor_xy)
-        ranked.append((not first, -n_classes, -land, t.tile_id, t, n_classes, land))
+    with tiling.open_on_grid(href, grid, src_nodata=worldcover.NODATA, dst_nodata=worldcover.NODATA) as vrt:
+        for t in tiles:
+            w = vrt.read(1, window=t.window)
+            if (w == worldcover.NODATA).any():
+                continue
+            land = float((w != 80).mean())
+            if land < LAND_MIN:
+                continue
+            counts = np.bincount(w.ravel(), minlength=256)
+            n_classes = int((counts[1:] >= CLASS_MIN_PIXELS).sum())
+            first = anchor_xy is not None and np.allclose(t.transform @ (0, 0), anchor_xy)
+            ranked.append((not first, -n_classes, -land, t.tile_id, t, n_classes, land))
     ranked.sort(key=lambda r: r[:4])
     return [(r[4], r[5], r[6]) for r in ranked]
 
@@ -95,15 +100,14 @@ def build_label_tiles(out_dir: Path, *, n_tiles: int, year: int = 2020, href: st
     """Label rows of the demo: WorldCover crop -> UTM 10 m grid -> the ``n_tiles`` best 256-px tiles."""
     crop = Path(DEMO_WORLDCOVER[year]) if href is None else href
     grid = label_grid(DEMO_WORLDCOVER[year])
-    read = worldcover.read_worldcover(grid, year=year, hrefs={"N00E006": crop})
     source = f"worldcover_{year}_N00E006"
     tiles = grid.tiles(source=source, datetime=f"{year}-01-01T00:00:00Z")
     anchor_xy = tiling.utm_grid(*NINE_CLASS_CORNER, anchor="upper_left", crs=grid.crs).transform @ (0, 0)
-    chosen = rank_label_tiles(read.codes, tiles, anchor_xy)[:n_tiles]
+    chosen = rank_label_tiles(crop, grid, tiles, anchor_xy)[:n_tiles]
     rows = []
     for tile, n_classes, land in tqdm(chosen, desc="label tiles", leave=False):
-        r0, c0 = int(tile.window.row_off), int(tile.window.col_off)
-        codes = read.codes[r0:r0 + tile.height, c0:c0 + tile.width]
+        read = worldcover.read_worldcover(grid.window_grid(tile.window), year=year, hrefs={"N00E006": crop})
+        codes = read.codes
         files = tiling.write_label_tile(out_dir, tile, codes, product=read.product)
         row = tiling.tile_record(tile)
         row.update(files)
