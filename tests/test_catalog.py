@@ -190,3 +190,19 @@ def test_load_samples_chatearthnet_release(tmp_path):
     assert s["lon"].between(-180, 180).all() and s["lat"].between(-85.1, 85.1).all()
     row = catalog.dataset_row(s, name="release subset")
     assert row["image_text_pairs"] == 3 and row["geolocation_per_sample"] is True
+
+
+def test_cli_analysis(tmp_path, capsys):
+    from cen.cli import main
+
+    out = tmp_path / "datasets.tex"
+    assert main(["analysis", "datasets", "--format", "latex", "--out", str(out)]) == 0
+    assert r"\toprule" in out.read_text() and "ChatEarthNet" in out.read_text()
+    wd = _workdir(tmp_path)
+    assert main(["analysis", "captions", "--workdir", str(wd), "--by", "version"]) == 0
+    assert "gpt4v" in capsys.readouterr().out
+    html_out = tmp_path / "map.html"
+    assert main(["analysis", "map", "--workdir", str(wd), "-o", str(html_out)]) == 0
+    assert "4 samples" in capsys.readouterr().out and html_out.exists()  # a: two captions, b: null, c: none
+    assert main(["analysis", "map", "--workdir", str(tmp_path / "missing")]) == 1
+    assert "tiles.parquet: table not found" in capsys.readouterr().err
