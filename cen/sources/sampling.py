@@ -4,6 +4,8 @@
   to land area, at least one per continent), uniform in area within each stratum (longitude
   uniform, sine of latitude uniform, rejection on Natural Earth land polygons), reproducible from
   ``seed``. Optional region: a ``(west, south, east, north)`` box or a list of countries.
+* :func:`stratify_by_class`: from an oversampled plan, pick points balanced over continent x
+  WorldCover class (the class under each point read from the WorldCover COGs).
 * :func:`build_samples`: for each planned point, the least-cloudy scene in the date range, the nine
   bands and the WorldCover labels on the same 256-px 10 m UTM grid, written as image GeoTIFF,
   label GeoTIFF and the release's colour PNGs, plus one row of the tiles table with full
