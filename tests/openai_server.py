@@ -85,6 +85,7 @@ class FakeOpenAI:
         self.fail_marker = fail_marker
         self.log: list[dict] = []
         self.log_path = log_path
+        self._log_file = open(log_path, "a", buffering=1, encoding="utf-8") if log_path else None  # noqa: SIM115
         self.files: dict[str, dict] = {}
         self.batches: dict[str, dict] = {}
         self.stored: list[dict] = []
@@ -101,9 +102,8 @@ class FakeOpenAI:
         entry["t_end"] = time.time()
         with self.lock:
             self.log.append(entry)
-            if self.log_path:
-                with open(self.log_path, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(entry) + "\n")
+            if self._log_file:
+                self._log_file.write(json.dumps(entry) + "\n")
 
     def _next_fault(self, text: str) -> dict | None:
         with self.lock:
@@ -345,10 +345,10 @@ class Handler(BaseHTTPRequestHandler):
                         out_lines.append({"id": f"resp_{uuid.uuid4().hex[:8]}", "custom_id": req["custom_id"],
                                           "response": {"status_code": 200, "request_id": uuid.uuid4().hex,
                                                        "body": resp}, "error": None})
+                    entry["t_end"] = time.time()
                     api.log.append(entry)
-                    if api.log_path:
-                        with open(api.log_path, "a", encoding="utf-8") as fh:
-                            fh.write(json.dumps(entry) + "\n")
+                    if api._log_file:
+                        api._log_file.write(json.dumps(entry) + "\n")
                 b["output_file_id"] = self._store_file(
                     "".join(json.dumps(x) + "\n" for x in out_lines).encode(), "batch_output", "out.jsonl")
                 if err_lines:
@@ -384,6 +384,13 @@ class OpenAIServer(ThreadingHTTPServer):
 
     def configure(self, **kw: Any) -> None:
         self.api.configure(**kw)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return  # a client that went away (e.g. killed by a test)
+        super().handle_error(request, client_address)
 
     def __enter__(self) -> "OpenAIServer":
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)

@@ -138,6 +138,8 @@ async def call_chat(
     ``before_attempt(attempt)`` is awaited-or-called before every attempt (the runner records the
     request as in flight there). Waits honour ``Retry-After``. Raises :class:`CallFailed`.
     """
+    from openai.types.chat import ChatCompletion
+
     extra: dict[str, Any] = dict(params)
     if store:
         extra["store"] = True
@@ -150,7 +152,11 @@ async def call_chat(
             if asyncio.iscoroutine(res):
                 await res
         try:
-            resp = await client.chat.completions.create(model=model, messages=messages, **extra)
+            # the client's documented raw route: same auth, base_url, errors and response model as
+            # chat.completions.create, without its per-call TypedDict transform of the messages
+            # (about 2 ms of CPU per request, the largest client cost at high concurrency)
+            resp = await client.post("/chat/completions", cast_to=ChatCompletion,
+                                     body={"model": model, "messages": messages, **extra})
             return _answer_from(resp, attempt)
         except Exception as exc:  # noqa: BLE001 - classified below
             status, retryable = classify(exc)
