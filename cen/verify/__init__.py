@@ -29,7 +29,9 @@ from cen.verify.fixes import Fix, apply_safe_fixes
 from cen.verify.inject import FAULTS, as_captions, detect_injected, detection_rates, inject_faults
 from cen.verify.lexicon import REGIONS
 from cen.verify.parse import ParsedCaption, parse_caption
-from cen.verify.review import DecisionLog, apply_decisions, caption_key, highlight_html, label_map_rgb, resolve
+from cen.verify.review import (
+    DecisionLog, apply_decisions, caption_key, highlight_html, label_map_rgb, plot_label_map, resolve,
+)
 from cen.verify.score import SCORE_COLUMNS, consistency_score, score_table, summarize_scores
 from cen.verify.table import VerificationResult, align_counts, read_captions, verify_captions, write_verified
 
@@ -37,6 +39,6 @@ __all__ = [
     "CHECK_CODES", "CheckConfig", "DecisionLog", "FAULTS", "Fix", "Flag", "ParsedCaption", "REGIONS",
     "SCORE_COLUMNS", "VerificationResult", "align_counts", "apply_decisions", "apply_safe_fixes", "caption_key", "check_caption",
     "check_captions", "check_texts", "consistency_score", "detect_injected", "detection_rates", "highlight_html",
-    "inject_faults", "label_checks", "label_map_rgb", "parse_caption", "read_captions", "region_shares", "resolve",
+    "inject_faults", "label_checks", "label_map_rgb", "parse_caption", "plot_label_map", "read_captions", "region_shares", "resolve",
     "score_table", "summarize_scores", "text_checks", "verify_captions", "write_verified",
 ]

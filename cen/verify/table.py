@@ -64,6 +64,26 @@ class VerificationResult:
         return out
 
 
+def plot_counts_per_check(per_check: pd.DataFrame, title: str = "", ax=None):
+    """Horizontal bars of :meth:`VerificationResult.counts_per_check` (before and after)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.5))
+    data = per_check.set_index("check")[["captions_flagged", "after_fixes_and_review"]]
+    data.columns = ["as generated", "after fixes and review"]
+    data.plot.barh(ax=ax)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(1, int(data.to_numpy().max())) * 1.05)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("captions flagged")
+    ax.set_ylabel("")
+    ax.set_title(title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
+    return ax
+
+
 def verify_captions(captions: pd.DataFrame, counts: np.ndarray, log: DecisionLog | str | Path,
                     config: CheckConfig = CheckConfig(), progress: bool = True,
                     source: str = "captions.parquet") -> VerificationResult:
