@@ -64,6 +64,9 @@ CASES = [
     ("Trees cover more ground here than in the other images.", "gpt4v", "cross_image", True),
     ("This image shows dense trees across the tile.", "gpt4v", "cross_image", False),
     ("At first glance, trees cover most of this image.", "gpt4v", "cross_image", False),
+    ("Two patches of water lie in the bottom right; the first one is larger.", "gpt4v", "cross_image", False),
+    ("Other patches of grass and the last patch of forest line the bottom left.", "gpt4v", "cross_image", False),
+    ("Unlike the previous image, this one has a lake.", "gpt4v", "cross_image", True),
     # banned words and close variants
     ("Trees likely cover the top right.", "gpt35", "banned_word", True),
     ("Developed areas appear in the top left.", "gpt35", "banned_word", True),

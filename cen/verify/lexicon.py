@@ -129,7 +129,7 @@ BANNED_VARIANTS: dict[str, tuple[str, ...]] = {
     "transition": ("transition", "transitions", "transitional", "transitioning", "transitioned"),
     "dynamic": ("dynamic", "dynamics", "dynamically"),
     "context": ("context", "contexts", "contextual", "contextually"),
-    "segmentation": ("segmentation", "segmentations", "segmented", "segment", "segments"),
+    "segmentation": ("segmentation", "segmentations", "segmented"),  # not "segment": "river segments"
     "color dictionary": ("color dictionary", "colour dictionary", "dictionary", "legend"),
 }
 
@@ -209,10 +209,10 @@ PERCENT_RE = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d+)?)\s*(?:%|per\s*cent\b|perc
 
 # Cross-image references (the GPT-4V prompt asked for four independent descriptions).
 ORDINAL = r"(?:first|second|third|fourth|1st|2nd|3rd|4th|last|final|previous|preceding|next|former|latter)"
-IMAGE_NOUN = r"(?:image|picture|tile|patch|scene|description|paragraph|map|one)"
+IMAGE_NOUN = r"(?:image|picture|scene|description|paragraph|map)"  # not "patch"/"one": "the last patch of forest"
 CROSS_IMAGE_RE = re.compile(
     r"\b(?:the\s+)?" + ORDINAL + r"\s+" + IMAGE_NOUN + r"s?\b"
-    r"|\b(?:other|previous|preceding|remaining|all|these|four|both)\s+(?:four\s+|three\s+|two\s+)?(?:images|pictures|tiles|patches|scenes|descriptions)\b"
+    r"|\b(?:other|previous|preceding|remaining|all|these|four|both)\s+(?:four\s+|three\s+|two\s+)?(?:images|pictures|scenes|descriptions)\b"
     r"|\b(?:image|picture)\s+(?:one|two|three|four|[1-4])\b"
     r"|^\s*(?:similarly|likewise|in\s+contrast|by\s+contrast|conversely|as\s+before|again)\s*,"
     r"|(?<=[.!?]\s)\s*(?:similarly|likewise|in\s+contrast|by\s+contrast|conversely|as\s+before|again)\s*,",
