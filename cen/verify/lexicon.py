@@ -9,8 +9,6 @@ from __future__ import annotations
 import functools
 import re
 
-from cen import landcover
-
 REGIONS: tuple[str, ...] = ("whole", "top left", "top right", "bottom left", "bottom right", "middle")
 """Region order of a ``(6, 12)`` region-count array (as ``cen.stats.region_counts`` returns it)."""
 
