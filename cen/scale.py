@@ -173,15 +173,28 @@ def check_tiles(tiles: pd.DataFrame, key: str = "tile_id", *, source: str = "til
 
 
 def plan_partitions(tiles: pd.DataFrame, partition_size: int, stage_name: str,
-                    key: str = "tile_id") -> list[Partition]:
-    """Cut ``tiles`` (in its row order) into ranges of ``partition_size`` rows."""
+                    key: str = "tile_id", keep_together: str | None = None) -> list[Partition]:
+    """Cut ``tiles`` (in its row order) into ranges of ``partition_size`` rows.
+
+    ``keep_together``: a column whose runs of equal consecutive values are never cut (e.g. the
+    four patches of one 512-px tile, which one GPT-4V request covers); a partition then grows
+    past ``partition_size`` to the end of the run.
+    """
     if partition_size < 1:
         raise ScaleError(f"partition_size must be >= 1, got {partition_size}")
     check_tiles(tiles, key)
     ids = tiles[key].astype(str).tolist()
-    return [Partition(i, start, min(start + partition_size, len(ids)),
-                      _fingerprint(stage_name, ids[start:start + partition_size]))
-            for i, start in enumerate(range(0, len(ids), partition_size))]
+    if keep_together is not None and keep_together not in tiles.columns:
+        raise ScaleError(f"tiles table: no column {keep_together!r} to keep partitions together by")
+    groups = tiles[keep_together].tolist() if keep_together else None
+    parts, start = [], 0
+    while start < len(ids):
+        stop = min(start + partition_size, len(ids))
+        while groups is not None and 0 < stop < len(ids) and groups[stop] == groups[stop - 1]:
+            stop += 1
+        parts.append(Partition(len(parts), start, stop, _fingerprint(stage_name, ids[start:stop])))
+        start = stop
+    return parts
 
 
 @dataclass(frozen=True)
@@ -378,6 +391,7 @@ def run_stage(
     max_in_flight: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    keep_together: str | None = None,
     cluster_kwargs: dict[str, Any] | None = None,
 ) -> StageRun:
     """Run ``stage`` over ``tiles`` in partitions of ``partition_size`` rows into ``out_dir``.
@@ -388,14 +402,15 @@ def run_stage(
     Finished partitions are skipped; failed ones are retried ``retries`` times (worker deaths are
     retried by the scheduler), and partitions that still fail are named in the
     :class:`ScaleError` raised after all others have finished. At most ``max_in_flight``
-    (default: 2 per worker thread) partitions are queued at once.
+    (default: 2 per worker thread) partitions are queued at once. ``keep_together`` names a
+    column whose consecutive equal values stay in one partition (see :func:`plan_partitions`).
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = _stage_name(stage, stage_name)
     tiles = tiles.reset_index(drop=True)
-    parts = plan_partitions(tiles, partition_size, name, key)
+    parts = plan_partitions(tiles, partition_size, name, key, keep_together)
     _write_plan(out_dir, name, parts, len(tiles), overwrite)
 
     todo, results = [], []
@@ -845,3 +860,121 @@ def build_samples(
     with atomic_path(workdir / "samples_skipped.csv") as tmp:
         skipped_df.to_csv(tmp, index=False)
     return frame, skipped_df, run
+
+
+# --- caption generation sharded by tile range (cen.generate) ---------------------------------
+
+COMPLETE_STATUSES = ("ok", "cached", "recovered", "unsplittable")
+"""Caption statuses a finished shard may hold (``unsplittable`` is final: verification handles it)."""
+
+_PATCH_SUFFIX = r"_patch[01][01]$"
+
+
+def generate_shard(stats: pd.DataFrame, config: Any, paradigms: Sequence[str], cache_path: str,
+                   templates: dict[str, str] | None, tiles_path: str | None, require_complete: bool,
+                   budget_per_tile: float | None = None) -> pd.DataFrame:
+    """Task body: prompts for one tile range (:func:`cen.prompting.build_requests`), answered by
+    :func:`cen.generate.runner.generate` through the shared cache; the captions table rows.
+
+    Raises :class:`ScaleError` when ``require_complete`` and a caption ended ``failed`` or
+    ``budget_stopped``: the shard is then not written, and a re-run resends only what the cache
+    does not hold.
+    """
+    from cen.generate.runner import generate
+    from cen.prompting import build_requests, load_label_maps
+
+    import dataclasses
+
+    stats = stats.drop(columns=["_scale_group"], errors="ignore")
+    if budget_per_tile is not None:
+        config = dataclasses.replace(config, budget_usd=budget_per_tile * len(stats))
+    requests = []
+    for paradigm in paradigms:
+        template = (templates or {}).get(paradigm)
+        if paradigm == "gpt4v":
+            if tiles_path is None:
+                raise ScaleError("gpt4v prompts need the label maps: pass tiles= (the tiles table)")
+            tiles = pd.read_parquet(tiles_path, columns=["tile_id", "label_path"])
+            labels = load_label_maps(tiles, stats["tile_id"].astype(str).tolist(), base_dir=Path(tiles_path).parent)
+            requests += build_requests(stats, "gpt4v", template=template, model=config.model, label_maps=labels)
+        else:
+            requests += build_requests(stats, paradigm, template=template, model=config.model)
+    captions = generate(requests, config, cache_path=cache_path).captions
+    bad = captions[~captions["status"].isin(COMPLETE_STATUSES)]
+    if require_complete and len(bad):
+        first = bad.iloc[0]
+        raise ScaleError(f"{len(bad)} of {len(captions)} captions of tiles {stats['tile_id'].iloc[0]} .. "
+                         f"{stats['tile_id'].iloc[-1]} not generated (first: tile {first['tile_id']!r}, "
+                         f"status {first['status']!r}, error {first['error']!r})")
+    return captions
+
+
+def generate_sharded(
+    stats: pd.DataFrame | str | Path,
+    out_dir: str | Path,
+    config: Any = None,
+    *,
+    client: ClientLike = None,
+    paradigms: Sequence[str] = ("gpt35",),
+    shard_size: int = 1000,
+    cache_path: str | Path | None = None,
+    templates: dict[str, str] | None = None,
+    tiles: str | Path | None = None,
+    require_complete: bool = True,
+    merge_to: str | Path | None = None,
+    run_kwargs: dict[str, Any] | None = None,
+    cluster_kwargs: dict[str, Any] | None = None,
+) -> StageRun:
+    """Captions for a stats table, sharded by tile range across Dask workers.
+
+    Each shard (``shard_size`` tiles; the four patches of a 512-px tile never split) is one task
+    running the asynchronous generation engine (``config``: a
+    :class:`cen.generate.runner.GenerateConfig`) with ``config.concurrency`` requests in flight,
+    against ONE SQLite cache (``cache_path``, default ``<cache dir>/generation.sqlite``) shared
+    by all shards: an answer any shard got is never paid again, a shard re-run after a worker
+    death takes its finished answers from the cache and recovers its in-flight ones, and
+    finished shards are skipped. The cache must be on a local disk of one machine (SQLite WAL);
+    on a multi-machine cluster run one shard set per machine or pin the workers to one host.
+
+    Limits are global: ``rpm``/``tpm`` are divided among the shards that run at once and
+    ``budget_usd`` among all shards in proportion to their tiles. The API key is read on the
+    workers from ``config.api_key_env`` (workers of a LocalCluster inherit this environment).
+    Shards are written to ``out_dir`` (one row per tile x paradigm); ``merge_to`` also writes
+    the single ``captions.parquet``.
+    """
+    import dataclasses
+    import functools
+
+    from cen.generate.runner import GenerateConfig
+
+    config = config or GenerateConfig()
+    table, _ = _read_tiles(stats)
+    table = table.reset_index(drop=True)
+    table["_scale_group"] = table["tile_id"].astype(str).str.replace(_PATCH_SUFFIX, "", regex=True)
+    if cache_path is None:
+        from cen.paths import cache_dir
+
+        cache_path = cache_dir() / "generation.sqlite"
+    n_shards = max(1, -(-len(table) // shard_size))
+    with connect(client, **(cluster_kwargs or {})) as c:
+        slots = 1 if c is None else max(1, sum(c.nthreads().values()))
+        parallel = min(slots, n_shards)
+        shared = {}
+        if config.rpm:
+            shared["rpm"] = config.rpm / parallel
+        if config.tpm:
+            shared["tpm"] = config.tpm / parallel
+        budget_per_tile = None if config.budget_usd is None else config.budget_usd / max(len(table), 1)
+        shard_config = dataclasses.replace(config, progress=False, **shared)
+        stage = functools.partial(generate_shard, config=shard_config, paradigms=tuple(paradigms),
+                                  cache_path=str(cache_path), templates=templates,
+                                  tiles_path=None if tiles is None else str(tiles), require_complete=require_complete,
+                                  budget_per_tile=budget_per_tile)
+        name = (f"cen.generate[{config.backend},{config.mode},{config.model},{','.join(paradigms)},"
+                f"{json.dumps(templates or {}, sort_keys=True)},seed={config.seed},t={config.temperature}]")
+        run = run_stage(stage, table, out_dir, client=c if c is not None else "sync", partition_size=shard_size,
+                        stage_name=name, unique_by=["tile_id", "paradigm"], keep_together="_scale_group",
+                        **(run_kwargs or {}))
+    if merge_to is not None:
+        merge_stage(out_dir, merge_to)
+    return run

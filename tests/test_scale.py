@@ -6,6 +6,7 @@ import functools
 import logging
 import os
 import signal
+import time
 import zlib
 from pathlib import Path
 
@@ -390,3 +391,85 @@ def test_local_cluster_workers_keep_glibc_adaptive_malloc(client):
     envs = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
     assert len(envs) == 2 and set(envs.values()) == {None}
     assert scale.machine_workers() >= 1
+
+
+def set_env(name: str, value: str) -> None:
+    os.environ[name] = value
+
+
+def _stats_of(ids: list[str]) -> pd.DataFrame:
+    from cen import stats
+
+    return stats.stats_table(np.stack([synthetic_labels(t) for t in ids]), ids)
+
+
+def _openai_config(server, **kw):
+    from cen.generate.runner import GenerateConfig
+
+    base = dict(backend="openai", base_url=server.base_url, model="gpt-3.5-turbo-1106", api_key_env="CEN_TEST_KEY",
+                concurrency=4, backoff_base=0.01, recover_grace=0.3, progress=False)
+    return GenerateConfig(**{**base, **kw})
+
+
+def test_generation_sharded_over_workers_shares_the_cache(client, tmp_path, monkeypatch):
+    from cen.generate.runner import read_captions
+    from openai_server import OpenAIServer, billed_calls, duplicate_paid_calls
+
+    client.run(set_env, "CEN_TEST_KEY", "sk-local-test")  # workers read the key from their env
+    monkeypatch.setenv("CEN_TEST_KEY", "sk-local-test")
+    ids = [f"g{i:03d}_patch{p}" for i in range(12) for p in ("00", "01", "10", "11")]
+    table = _stats_of(ids)
+    cache = tmp_path / "generation.sqlite"
+    with OpenAIServer(latency=0.02) as server:
+        cfg = _openai_config(server)
+        run = scale.generate_sharded(table, tmp_path / "caps", cfg, client=client, shard_size=10, cache_path=cache,
+                                     merge_to=tmp_path / "captions.parquet", run_kwargs={"progress": False})
+        # shards of 10 grow to 12 so that no 512-px tile's four patches are split
+        assert run.n_partitions == 4 and [p.n_rows for p in run.partitions] == [12, 12, 12, 12]
+        assert len(run.peak_rss_by_worker) == 2
+        caps = read_captions(tmp_path / "captions.parquet")
+        assert caps["tile_id"].tolist() == ids and set(caps["status"]) == {"ok"}
+        assert len(billed_calls(server.log)) == 48 and duplicate_paid_calls(server.log) == 0
+        # other shards (other size, new folder, in this process) find every answer in the shared cache
+        again = scale.generate_sharded(table, tmp_path / "caps2", cfg, client="sync", shard_size=20, cache_path=cache,
+                                       run_kwargs={"progress": False})
+        caps2 = scale.read_stage(tmp_path / "caps2")
+        assert again.n_partitions == 3 and set(caps2["status"]) == {"cached"}
+        assert caps2["text"].tolist() == caps["text"].tolist()
+        assert len(billed_calls(server.log)) == 48
+
+
+def test_generation_worker_killed_mid_shard_pays_each_prompt_once(client, tmp_path):
+    import threading
+
+    from openai_server import OpenAIServer, billed_calls, duplicate_paid_calls
+
+    client.wait_for_workers(2, timeout=60)
+    client.run(set_env, "CEN_TEST_KEY", "sk-local-test")
+    ids = [f"k{i:03d}" for i in range(64)]
+    table = _stats_of(ids)
+    pids = client.run(os.getpid)
+    with OpenAIServer(latency=0.25) as server:
+        killed: list[int] = []
+
+        def killer() -> None:
+            deadline = time.time() + 60
+            while len(billed_calls(server.log)) < 10 and time.time() < deadline:
+                time.sleep(0.01)
+            victim = sorted(pids.values())[0]
+            os.kill(victim, signal.SIGKILL)  # a worker with requests in flight
+            killed.append(victim)
+
+        t = threading.Thread(target=killer)
+        t.start()
+        run = scale.generate_sharded(table, tmp_path / "caps", _openai_config(server), client=client, shard_size=16,
+                                     cache_path=tmp_path / "c.sqlite", run_kwargs={"progress": False})
+        t.join()
+        assert killed, "no worker was killed"
+        caps = scale.read_stage(tmp_path / "caps")
+        assert caps["tile_id"].tolist() == ids and caps["text"].notna().all()
+        assert set(caps["status"]) <= {"ok", "cached", "recovered"} and len(set(caps["status"])) > 1
+        assert run.n_rows == 64
+        time.sleep(0.3)
+        assert duplicate_paid_calls(server.log) == 0 and len(billed_calls(server.log)) == 64
+    client.wait_for_workers(2, timeout=60)
