@@ -166,6 +166,9 @@ def _finish_split(o: Outcome) -> None:
 # template backend
 
 
+_PARADIGM_SEED_OFFSET = {"gpt35": 0, "gpt4v": 1_000_003}
+
+
 def _run_template(outcomes: list[Outcome], cfg: GenerateConfig) -> None:
     from tqdm.auto import tqdm
 
@@ -176,7 +179,8 @@ def _run_template(outcomes: list[Outcome], cfg: GenerateConfig) -> None:
             o.captions = [None] * len(o.request.tile_ids)
             continue
         t0 = time.perf_counter()
-        o.captions = [caption_from_counts(np.asarray(c), seed=cfg.seed) for c in counts]
+        seed = cfg.seed + _PARADIGM_SEED_OFFSET.get(o.request.paradigm, 0)  # different wording per paradigm
+        o.captions = [caption_from_counts(np.asarray(c), seed=seed) for c in counts]
         o.text = "\n\n".join(o.captions)
         o.status, o.model_returned, o.via, o.attempts = "ok", "template", "template", 1
         o.latency_s = time.perf_counter() - t0
