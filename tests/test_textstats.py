@@ -29,6 +29,7 @@ def test_tokenize_rules():
 @pytest.mark.parametrize("text,expected", [
     ("A b. C d!", 2), ("No terminator", 1), ("Value 0.57 here. Next", 2), ("...", 0), ("", 0),
     ("Hi... there?  ", 2), ("One.\nTwo.\tThree", 3), ("Café. Über", 2), ("Done. ?!", 1),
+    ("He said (yes). Next", 2), ("x. , .", 1), ("a .b", 1), ("end 0.5", 1),
 ])
 def test_count_sentences(text, expected):
     assert textstats.count_sentences(text) == expected
