@@ -1,0 +1,373 @@
+"""Baseline caption systems anyone can run offline, scored on the same split as any model.
+
+The input is a :class:`BenchmarkData`: reference captions per tile, a train/test split, and, where
+known, each tile's ``(6, 12)`` region counts (``stats.parquet``) and image path
+(``tiles.parquet``). :func:`load_workdir` builds it from a pipeline run, :func:`load_release`
+from ChatEarthNet release JSON files.
+
+Systems (each returns a :class:`SystemRun` recording system, model id, prompt hash, split,
+number of images and date):
+
+- :func:`constant_baseline`: the one training caption that scores best on the training set
+  (CIDEr-D of that caption as the candidate for every training image, document frequencies from
+  the training references; candidates from a seeded pool of at most ``pool_size`` training
+  captions, scored on at most ``max_images`` training images). Pure Python, no Java.
+- :func:`nearest_neighbour_baseline`: each test tile gets the first reference caption of its
+  nearest training tile, by ``"image"`` features (per band: mean, standard deviation, 10th, 50th
+  and 90th percentile of the tile's GeoTIFF, z-scored over the training tiles; Euclidean) or,
+  as an oracle that sees the labels, by ``"landcover"`` histograms (class shares of the whole tile
+  and of the five regions; L1 distance).
+- :func:`template_baseline`: the offline statistics-driven captioner of ``cen.generate.template``
+  (an oracle: it reads the labels; an upper reference for label-faithful text).
+- :func:`vlm_baseline`: any OpenAI-compatible chat endpoint with image input, given the RGB tile
+  and :data:`VLM_PROMPT` (see its docstring).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from cen import metrics
+
+VLM_PROMPT = (
+    "This is a Sentinel-2 satellite image tile (true colour, 10 m pixels, about 2.56 km across). "
+    "Describe its land cover in one paragraph of about 100-150 words: which of these classes are "
+    "present - tree, shrub, grass, crop, developed area, bare land, snow, water, wetland, mangroves, "
+    "moss - roughly how much of the image each covers, and where they are (top left, top right, "
+    "bottom left, bottom right, middle). Describe only what is visible; do not guess place names."
+)
+"""The prompt of the vision-language baseline (its sha256 is recorded as the run's prompt hash)."""
+
+
+class BaselineError(ValueError):
+    """The benchmark data cannot support a baseline (the message says what is missing)."""
+
+
+@dataclass
+class BenchmarkData:
+    """References and side information of one benchmark.
+
+    ``references``: tile id -> reference captions (every tile, train and test).
+    ``train`` / ``test``: tile ids. ``counts``: tile id -> ``(6, 12)`` int64 region counts (or
+    empty). ``images``: tile id -> image GeoTIFF path (or empty). ``label_paths``: tile id ->
+    label GeoTIFF (for figures). ``source``: where the data came from; ``split``: name of the
+    scored split.
+    """
+
+    references: dict[str, list[str]]
+    train: list[str]
+    test: list[str]
+    counts: dict[str, np.ndarray] = field(default_factory=dict)
+    images: dict[str, str] = field(default_factory=dict)
+    label_paths: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+    split: str = "test"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def test_references(self) -> dict[str, list[str]]:
+        return {k: self.references[k] for k in self.test}
+
+
+@dataclass
+class SystemRun:
+    """Captions of one system on one split, with what is needed to cite the run."""
+
+    system: str
+    model: str
+    candidates: dict[str, str]
+    split: str
+    prompt_hash: str | None = None
+    oracle: bool = False
+    date: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"))
+    notes: str = ""
+
+    @property
+    def n_images(self) -> int:
+        return len(self.candidates)
+
+    def record(self) -> dict[str, Any]:
+        """The row fields of this run (no captions)."""
+        return {"system": self.system, "model": self.model, "prompt_hash": self.prompt_hash, "split": self.split,
+                "n_images": self.n_images, "date": self.date, "oracle": self.oracle, "notes": self.notes}
+
+
+def _hash_split(tile_id: str, test_share: float) -> str:
+    h = int(hashlib.sha256(tile_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "test" if h < test_share else "train"
+
+
+def load_workdir(workdir: str | Path, *, paradigm: str | None = None, test_share: float = 0.5,
+                 split_from_tiles: bool = True) -> BenchmarkData:
+    """Benchmark data of a pipeline run: ``captions.parquet`` (+ ``stats.parquet``, ``tiles.parquet``).
+
+    References are the captions' ``accepted_text`` from ``captions_verified.parquet`` when it
+    exists, else ``text`` of ``captions.parquet`` (rows with ``status`` other than ``ok`` are
+    skipped), optionally of one ``paradigm``. The split is ``tiles.parquet``'s ``split`` column
+    (``val`` counts as train) when it gives both a train and a test tile; otherwise a fixed hash
+    of the tile id puts ``test_share`` of the tiles in test.
+    """
+    workdir = Path(workdir)
+    verified, plain = workdir / "captions_verified.parquet", workdir / "captions.parquet"
+    if verified.exists():
+        source, caps = verified, pd.read_parquet(verified)
+        text_col = "accepted_text" if "accepted_text" in caps.columns else "text"
+    elif plain.exists():
+        source, caps, text_col = plain, pd.read_parquet(plain), "text"
+    else:
+        raise FileNotFoundError(f"{plain}: no caption table in {workdir} (run notebook 03 first)")
+    for col in ("tile_id", text_col):
+        if col not in caps.columns:
+            raise KeyError(f"{source}: missing column {col!r}")
+    if "status" in caps.columns:
+        caps = caps[caps["status"].fillna("ok").isin(["ok", "accepted", "edited", "fixed", "cached"])]
+    if paradigm is not None:
+        if "paradigm" not in caps.columns:
+            raise KeyError(f"{source}: missing column 'paradigm'")
+        caps = caps[caps["paradigm"] == paradigm]
+    caps = caps[caps[text_col].notna()]
+    refs: dict[str, list[str]] = {}
+    for tid, text in zip(caps["tile_id"].astype(str), caps[text_col]):
+        refs.setdefault(tid, []).append(str(text))
+    if not refs:
+        raise BaselineError(f"{source}: no usable captions" + (f" of paradigm {paradigm!r}" if paradigm else ""))
+
+    counts: dict[str, np.ndarray] = {}
+    if (workdir / "stats.parquet").exists():
+        from cen.stats import counts_from_table
+
+        st = pd.read_parquet(workdir / "stats.parquet")  # only the count columns are needed here
+        arr = counts_from_table(st, source=str(workdir / "stats.parquet"))
+        counts = {str(t): arr[i] for i, t in enumerate(st["tile_id"]) if str(t) in refs}
+    images: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    split_of: dict[str, str] = {}
+    if (workdir / "tiles.parquet").exists():
+        tiles = pd.read_parquet(workdir / "tiles.parquet")
+        for _, row in tiles.iterrows():
+            tid = str(row["tile_id"])
+            if tid not in refs:
+                continue
+            if isinstance(row.get("image_path"), str) and row.get("image_path"):
+                images[tid] = row["image_path"]
+            if isinstance(row.get("label_path"), str):
+                labels[tid] = row["label_path"]
+            if isinstance(row.get("split"), str):
+                split_of[tid] = "test" if row["split"] == "test" else "train"
+    ids = sorted(refs)
+    notes = []
+    if split_from_tiles and split_of and {"train", "test"} <= {split_of.get(t) for t in ids}:
+        test = [t for t in ids if split_of.get(t) == "test"]
+        notes.append(f"split from {workdir / 'tiles.parquet'}")
+    else:
+        test = [t for t in ids if _hash_split(t, test_share) == "test"]
+        if not test or len(test) == len(ids):  # tiny sets: keep at least one tile on each side
+            test = ids[: max(1, len(ids) // 2)]
+        notes.append(f"split by a hash of the tile id ({test_share:.0%} test)")
+    test_set = set(test)
+    train = [t for t in ids if t not in test_set]
+    if not train:
+        raise BaselineError(f"{source}: every tile is in the test split; baselines need training tiles")
+    return BenchmarkData(refs, train, test, counts, images, labels, str(source), "test", notes)
+
+
+def load_release(test_json: str | Path, train_json: str | Path) -> BenchmarkData:
+    """Benchmark data from ChatEarthNet release JSON files (``[{"image", "caption"}]``) of two splits."""
+    test = metrics.read_references(test_json)
+    train = metrics.read_references(train_json)
+    overlap = sorted(set(test) & set(train))
+    if overlap:
+        raise BaselineError(f"{test_json} and {train_json} share {len(overlap)} images, first {overlap[:3]}")
+    refs = {**train, **test}
+    return BenchmarkData(refs, list(train), list(test), source=f"{test_json} (train: {train_json})",
+                         split=Path(test_json).stem)
+
+
+# ---------------------------------------------------------------------------------------------
+# constant
+
+
+def constant_baseline(data: BenchmarkData, *, pool_size: int = 50, max_images: int = 500, seed: int = 0) -> SystemRun:
+    """The single training caption with the highest CIDEr-D on the training set, for every test tile."""
+    rng = random.Random(seed)
+    train = list(data.train)
+    pool = sorted({c for t in train for c in data.references[t]})
+    if len(pool) > pool_size:
+        pool = rng.sample(pool, pool_size)
+    images = train if len(train) <= max_images else rng.sample(train, max_images)
+    refs_flat = [r for t in images for r in data.references[t]]
+    java = metrics.find_java()
+    texts = refs_flat + pool
+    tokens = metrics.ptb_tokenize(texts, java=java) if java else metrics.python_tokenize(texts)
+    gts, pos = {}, 0
+    for t in images:
+        gts[t] = tokens[pos:pos + len(data.references[t])]
+        pos += len(data.references[t])
+    best, best_score = pool[0], -1.0
+    for j, caption in enumerate(pool):
+        res = {t: [tokens[len(refs_flat) + j]] for t in images}
+        score = float(np.mean(metrics.cider_scores(gts, res, images)))
+        if score > best_score:
+            best, best_score = caption, score
+    return SystemRun("constant", "best training caption (CIDEr-D on train)", {t: best for t in data.test}, data.split,
+                     notes=f"CIDEr-D {best_score:.3f} on {len(images)} training images; pool of {len(pool)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# nearest neighbour
+
+
+def image_features(path: str | Path) -> np.ndarray:
+    """Per band of a GeoTIFF: mean, std, 10th, 50th, 90th percentile of valid pixels; shape (5 * bands,) float64."""
+    import rasterio
+
+    try:
+        with rasterio.open(path) as src:
+            data = src.read(masked=True).astype(np.float64)
+    except rasterio.errors.RasterioIOError as exc:
+        raise FileNotFoundError(f"{path}: cannot read the image GeoTIFF ({exc})") from exc
+    feats = []
+    for band in data:
+        v = band.compressed()
+        if v.size == 0:
+            raise BaselineError(f"{path}: a band has no valid pixels")
+        feats += [v.mean(), v.std(), *np.percentile(v, [10, 50, 90])]
+    return np.asarray(feats)
+
+
+def landcover_histogram(counts: np.ndarray) -> np.ndarray:
+    """Class shares (classes 1-11) of the whole tile and its five regions, shape (66,) float64."""
+    c = np.asarray(counts, dtype=np.float64)[:, 1:]
+    totals = c.sum(axis=1, keepdims=True)
+    return (c / np.where(totals > 0, totals, 1.0)).ravel()
+
+
+def nearest_neighbour_baseline(data: BenchmarkData, *, features: str = "image") -> SystemRun:
+    """Caption of the most similar training tile, by ``"image"`` features or ``"landcover"`` histograms (oracle)."""
+    if features == "image":
+        missing = [t for t in data.train + data.test if t not in data.images]
+        if missing:
+            raise BaselineError(f"{len(missing)} tiles have no image (first {missing[:3]}); image features need "
+                                "the tiles' Sentinel-2 GeoTIFFs (tiles.parquet image_path)")
+        train_x = np.stack([image_features(data.images[t]) for t in data.train])
+        test_x = np.stack([image_features(data.images[t]) for t in data.test])
+        mu, sd = train_x.mean(axis=0), train_x.std(axis=0)
+        sd[sd == 0] = 1.0
+        train_x, test_x = (train_x - mu) / sd, (test_x - mu) / sd
+        dist = np.sqrt(((test_x[:, None, :] - train_x[None, :, :]) ** 2).sum(axis=-1))
+        system, model, oracle = "nearest neighbour (image)", "band mean/std/p10/p50/p90, z-scored, Euclidean", False
+    elif features == "landcover":
+        missing = [t for t in data.train + data.test if t not in data.counts]
+        if missing:
+            raise BaselineError(f"{len(missing)} tiles have no region counts (first {missing[:3]}); "
+                                "land-cover histograms need stats.parquet")
+        train_x = np.stack([landcover_histogram(data.counts[t]) for t in data.train])
+        test_x = np.stack([landcover_histogram(data.counts[t]) for t in data.test])
+        dist = np.abs(test_x[:, None, :] - train_x[None, :, :]).sum(axis=-1)
+        system, model, oracle = "nearest neighbour (land cover, oracle)", "class shares of tile + 5 regions, L1", True
+    else:
+        raise ValueError(f"features must be 'image' or 'landcover', not {features!r}")
+    nearest = dist.argmin(axis=1)
+    cands = {t: data.references[data.train[j]][0] for t, j in zip(data.test, nearest)}
+    return SystemRun(system, model, cands, data.split, oracle=oracle)
+
+
+# ---------------------------------------------------------------------------------------------
+# template (oracle)
+
+
+def template_baseline(data: BenchmarkData, *, seed: int = 1) -> SystemRun:
+    """Template captions of the test tiles from their region counts (wording seed ``seed``)."""
+    from cen.generate.template import TEMPLATE_CAPTIONER_VERSION, caption_from_counts
+
+    missing = [t for t in data.test if t not in data.counts]
+    if missing:
+        raise BaselineError(f"{len(missing)} test tiles have no region counts (first {missing[:3]}); "
+                            "the template captioner needs stats.parquet")
+    cands = {t: caption_from_counts(data.counts[t], seed=seed) for t in data.test}
+    return SystemRun("template (oracle)", f"{TEMPLATE_CAPTIONER_VERSION} seed {seed}", cands, data.split, oracle=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# vision-language model
+
+
+def prompt_hash(prompt: str) -> str:
+    """First 16 hex digits of the sha256 of a prompt."""
+    return hashlib.sha256(prompt.encode()).hexdigest()[:16]
+
+
+def rgb_png(path: str | Path, *, bands: Sequence[int] = (4, 3, 2), scale: float | None = None) -> bytes:
+    """PNG bytes of an RGB rendering of a Sentinel-2 GeoTIFF (1-based ``bands``; default B4/B3/B2).
+
+    Values are divided by ``scale`` (default: the 98th percentile of the tile) and clipped to 0-1.
+    A 3-band GeoTIFF is taken as RGB already.
+    """
+    import rasterio
+    from PIL import Image
+
+    with rasterio.open(path) as src:
+        use = list(bands) if src.count >= max(bands) else [1, 2, 3][: src.count]
+        data = src.read(use).astype(np.float64)
+    s = scale or float(np.percentile(data, 98)) or 1.0
+    rgb = (np.clip(data / s, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0)
+    if rgb.shape[2] == 1:
+        rgb = np.repeat(rgb, 3, axis=2)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def vlm_baseline(
+    data: BenchmarkData, *, model: str, base_url: str | None = None, prompt: str = VLM_PROMPT,
+    max_tokens: int = 400, temperature: float | None = 0.0, cache_path: str | Path | None = None,
+    concurrency: int = 8, timeout: float = 120.0, progress: bool = True,
+) -> SystemRun:
+    """Captions of the test tiles' RGB images from an OpenAI-compatible chat endpoint with image input.
+
+    One request per tile (``prompt`` + the tile's RGB PNG as a data URL), run by the generation
+    layer (``cen.generate.generate``, backend ``openai``): the real ``openai`` client, retries,
+    concurrency and the SQLite cache, so a re-run costs nothing and an interrupted run resumes.
+    The API key comes from ``$OPENAI_API_KEY`` only. Tiles whose call failed are left out of the
+    run's candidates and named in its notes (score them with ``missing='empty'`` to count them).
+    """
+    from cen.generate.runner import GenerateConfig, generate
+    from cen.prompting import PromptRequest, data_url, image_hash, messages_hash
+
+    missing = [t for t in data.test if t not in data.images]
+    if missing:
+        raise BaselineError(f"{len(missing)} test tiles have no image (first {missing[:3]}); the VLM baseline needs "
+                            "the tiles' Sentinel-2 GeoTIFFs (tiles.parquet image_path)")
+    phash = prompt_hash(prompt)
+    requests = []
+    for tid in data.test:
+        png = rgb_png(data.images[tid])
+        messages = [{"role": "user", "content": [{"type": "text", "text": prompt},
+                                                 {"type": "image_url", "image_url": {"url": data_url(png)}}]}]
+        requests.append(PromptRequest(
+            request_id=f"vlm:{tid}", paradigm="vlm", tile_ids=(tid,), template="cen-vlm-baseline",
+            template_version=phash, model=model, max_tokens=max_tokens, messages=messages,
+            messages_hash=messages_hash(messages), image_hashes=(image_hash(png),)))
+    cfg = GenerateConfig(backend="openai", model=model, base_url=base_url, concurrency=concurrency, timeout=timeout,
+                         temperature=temperature, store=False, progress=progress)
+    result = generate(requests, cfg, cache_path=cache_path)
+    frame = result.captions
+    good = frame[frame["status"].isin(["ok", "cached", "recovered"]) & frame["text"].notna()]
+    cands = {str(t): str(x) for t, x in zip(good["tile_id"], good["text"])}
+    failed = sorted(set(data.test) - set(cands))
+    returned = sorted({str(m) for m in good["model_returned"].dropna()} - {model})
+    model_id = model + (f" (returned {', '.join(returned)})" if returned else "")
+    notes = f"endpoint {base_url or 'api.openai.com'}; {len(frame)} calls, {result.spent_usd:.4f} USD this run"
+    if failed:
+        notes += f"; {len(failed)} tiles failed (first {failed[:3]})"
+    return SystemRun("vision-language model", model_id, cands, data.split, prompt_hash=phash, notes=notes)
