@@ -284,3 +284,25 @@ def test_cli_generate_template_and_estimate(tmp_path, capsys):
     assert len(caps) == 3 and (caps["status"] == "ok").all()
     assert main(["generate", "--workdir", str(tmp_path / "missing")]) == 1
     assert "stats.parquet" in capsys.readouterr().err
+
+
+def test_in_flight_without_stored_answer_is_resent_once(server, tmp_path):
+    table, _ = _table(3, seed=11)
+    reqs = P.build_requests(table, "gpt35")
+    cache = tmp_path / "c.sqlite"
+    probe = generate(reqs[:1], _cfg(server, store=False), cache_path=tmp_path / "probe.sqlite")  # not stored
+    key = probe.captions["cache_key"].iloc[0]
+    with GenerationCache(cache) as c:  # a killed run that marked the request but never reached the server
+        c.mark_in_flight(key, "gpt-3.5-turbo-1106", reqs[0].request_id, 1)
+    before = len(billed_calls(server.log))
+    res = generate(reqs, _cfg(server), cache_path=cache)
+    assert res.counts == {"ok": 3}
+    assert any("0 answers recovered" in n and "1 re-sent" in n for n in res.notes)
+    assert len(billed_calls(server.log)) - before == 3
+    gets = [e for e in server.log if e["method"] == "GET" and e["path"] == "/v1/chat/completions"]
+    assert gets and gets[-1]["metadata"] == {"cen_cache_key": key}
+    # with store=False nothing can be recovered: the note says so
+    with GenerationCache(tmp_path / "d.sqlite") as c:
+        c.mark_in_flight(key, "gpt-3.5-turbo-1106", reqs[0].request_id, 1)
+    res2 = generate(reqs[:1], _cfg(server, store=False), cache_path=tmp_path / "d.sqlite")
+    assert res2.counts == {"ok": 1} and any("billed twice" in n for n in res2.notes)
