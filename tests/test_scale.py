@@ -473,3 +473,29 @@ def test_generation_worker_killed_mid_shard_pays_each_prompt_once(client, tmp_pa
         time.sleep(0.3)
         assert duplicate_paid_calls(server.log) == 0 and len(billed_calls(server.log)) == 64
     client.wait_for_workers(2, timeout=60)
+
+
+def test_without_a_client_a_local_cluster_is_started_and_closed(tmp_path):
+    import psutil
+
+    before = set(psutil.Process().children(recursive=True))
+    run = scale.run_stage(synthetic_counts, synthetic_tiles(40), tmp_path / "p", partition_size=10, progress=False,
+                          cluster_kwargs={"n_workers": 1, "dashboard_address": ":0", "silence_logs": logging.ERROR})
+    assert run.n_computed == 4 and run.dashboard.startswith("http")
+    assert len(run.peak_rss_by_worker) == 1 and next(iter(run.peak_rss_by_worker)).startswith("tcp://")
+    pd.testing.assert_frame_equal(scale.read_stage(tmp_path / "p"), synthetic_counts(synthetic_tiles(40)))
+    def leftovers() -> list[str]:
+        found = []
+        for p in set(psutil.Process().children(recursive=True)) - before:
+            try:
+                cmd = " ".join(p.cmdline())
+                if p.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in cmd:
+                    found.append(cmd)
+            except psutil.NoSuchProcess:
+                pass
+        return found
+
+    deadline = time.time() + 10
+    while leftovers() and time.time() < deadline:
+        time.sleep(0.2)
+    assert not leftovers(), "the LocalCluster's worker processes outlived the run"
