@@ -978,3 +978,49 @@ def generate_sharded(
     if merge_to is not None:
         merge_stage(out_dir, merge_to)
     return run
+
+
+# --- prompts: token and cost estimate over a partitioned stats table (cen.prompting) ---------
+
+def _estimate_partial(frame: pd.DataFrame, paradigm: str, template: str | None, model: str | None,
+                      batch: bool, output_tokens: int | None) -> pd.DataFrame:
+    from cen.prompting import build_requests, estimate_cost
+
+    requests = build_requests(frame, paradigm, template=template, model=model)
+    return estimate_cost(requests, model=model, batch=batch, output_tokens=output_tokens)
+
+
+def _estimate_merge(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    both = pd.concat([a, b], ignore_index=True)
+    summed = both.groupby("model", sort=False).agg(
+        requests=("requests", "sum"), captions=("captions", "sum"), input_tokens=("input_tokens", "sum"),
+        output_tokens=("output_tokens", "sum"), usd_per_1m_in=("usd_per_1m_in", "first"),
+        usd_per_1m_out=("usd_per_1m_out", "first"), cost_usd=("cost_usd", "sum"),
+        exact_tokens=("exact_tokens", "all"), priced=("priced", "all")).reset_index()
+    summed["cost_usd"] = summed["cost_usd"].where(summed["priced"])  # unpriced stays NaN
+    return summed[list(a.columns)]
+
+
+def estimate_cost(source: str | Path | Sequence[str | Path], *, paradigm: str = "gpt35",
+                  template: str | None = None, model: str | None = None, batch: bool = False,
+                  output_tokens: int | None = None, client: ClientLike = None, rows_per_chunk: int = 20_000,
+                  batch_size: int = 5_000, progress: bool = True,
+                  cluster_kwargs: dict[str, Any] | None = None) -> pd.DataFrame:
+    """:func:`cen.prompting.estimate_cost` of the prompts of a (partitioned) stats table.
+
+    Builds each tile's prompt from its context and counts its tokens on the workers, batch by
+    batch; the per-model totals are summed. GPT-3.5-style text prompts only (GPT-4V prompts need
+    the label maps: use :func:`generate_sharded` with a dry-run budget instead).
+    """
+    import functools
+
+    from cen.stats import COUNT_COLUMNS
+
+    if paradigm != "gpt35":
+        raise ScaleError(f"estimate_cost over partitions supports paradigm 'gpt35', not {paradigm!r}")
+    partial = functools.partial(_estimate_partial, paradigm=paradigm, template=template, model=model, batch=batch,
+                                output_tokens=output_tokens)
+    columns = ["tile_id", "gpt35_context", "compat", *COUNT_COLUMNS]
+    return reduce_partitions(source, partial, _estimate_merge, columns=columns, client=client,
+                             rows_per_chunk=rows_per_chunk, batch_size=batch_size, progress=progress,
+                             cluster_kwargs=cluster_kwargs)

@@ -499,3 +499,16 @@ def test_without_a_client_a_local_cluster_is_started_and_closed(tmp_path):
     while leftovers() and time.time() < deadline:
         time.sleep(0.2)
     assert not leftovers(), "the LocalCluster's worker processes outlived the run"
+
+
+def test_prompt_cost_estimate_over_partitions_equals_one_pass(client, tmp_path):
+    from cen import prompting
+
+    ids = [f"e{i:04d}" for i in range(300)]
+    table = _stats_of(ids)
+    table.to_parquet(tmp_path / "stats.parquet", row_group_size=50)
+    one = prompting.estimate_cost(prompting.build_requests(table, "gpt35"))
+    parts = scale.estimate_cost(tmp_path / "stats.parquet", client=client, rows_per_chunk=100, batch_size=40,
+                                progress=False)
+    pd.testing.assert_frame_equal(parts, one, check_dtype=False)
+    assert int(parts["requests"].iloc[0]) == 300 and parts["input_tokens"].iloc[0] > 300 * 50
