@@ -19,6 +19,14 @@ result into ``<out_dir>/part-NNNNN.parquet`` (GeoParquet when the result has geo
   :func:`reduce_partitions` folds partitioned tables (stats, captions) into an accumulator
   batch by batch, so millions of rows never need to fit in memory.
 * **Progress.** A tqdm bar over completed partitions and the Dask dashboard link.
+
+Entry points for the pipeline's stages (each the single-process function of its module, run per
+partition): :func:`build_samples` (STAC scene + WorldCover labels per planned point,
+:mod:`cen.sources.sampling`), :func:`run_stats` (:mod:`cen.stats`), :func:`estimate_cost`
+(prompts and tokens, :mod:`cen.prompting`), :func:`generate_sharded` (:mod:`cen.generate`, one
+shared cache), and over partitioned tables :func:`dataset_stats` and :func:`caption_stats`
+(:mod:`cen.textstats`). Any other ``DataFrame -> DataFrame`` function runs with
+:func:`run_stage`; :func:`reduce_partitions` folds any summary with bounded memory.
 """
 
 from __future__ import annotations
