@@ -162,3 +162,27 @@ def test_token_counts_offline_and_cost():
     unknown = P.estimate_cost(reqs, model="unknown-model")
     assert not unknown.loc[0, "priced"] and np.isnan(unknown.loc[0, "cost_usd"])
     assert P.price_for("gpt-4o-2024-08-06") == P.PRICES["gpt-4o"]
+
+
+def test_label_maps_and_rgb_from_tiles_table(tmp_path):
+    import rasterio
+    from affine import Affine
+
+    from cen.landcover import indices_to_codes
+
+    lab = _maps(1)[0]
+    stack = np.zeros((9, 256, 256), np.uint16)
+    stack[0], stack[1], stack[2] = 500, 1000, 2000  # B02, B03, B04 -> blue 64, green 128, red 255
+    profile = dict(driver="GTiff", width=256, height=256, crs="EPSG:32631", transform=Affine(10, 0, 0, 0, -10, 2560))
+    with rasterio.open(tmp_path / "a_label.tif", "w", count=1, dtype="uint8", **profile) as dst:
+        dst.write(indices_to_codes(lab), 1)
+    with rasterio.open(tmp_path / "a_image.tif", "w", count=9, dtype="uint16", **profile) as dst:
+        dst.write(stack)
+        dst.descriptions = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B11", "B12")
+    tiles = pd.DataFrame({"tile_id": ["a", "b"], "label_path": ["a_label.tif", None],
+                          "image_path": [str(tmp_path / "a_image.tif"), None]})
+    maps = P.load_label_maps(tiles, ["a"], base_dir=tmp_path)
+    assert np.array_equal(maps["a"], lab)
+    rgb = P.load_rgb(tiles)
+    assert rgb["b"] is None and rgb["a"].shape == (256, 256, 3)
+    assert rgb["a"][0, 0].tolist() == [255, 128, 64]
