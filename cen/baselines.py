@@ -108,14 +108,16 @@ def _hash_split(tile_id: str, test_share: float) -> str:
 
 
 def load_workdir(workdir: str | Path, *, paradigm: str | None = None, test_share: float = 0.5,
-                 split_from_tiles: bool = True) -> BenchmarkData:
+                 split_from_tiles: bool = True, generate_missing: bool = False) -> BenchmarkData:
     """Benchmark data of a pipeline run: ``captions.parquet`` (+ ``stats.parquet``, ``tiles.parquet``).
 
     References are the captions' ``accepted_text`` from ``captions_verified.parquet`` when it
     exists, else ``text`` of ``captions.parquet`` (rows with ``status`` other than ``ok`` are
     skipped), optionally of one ``paradigm``. The split is ``tiles.parquet``'s ``split`` column
     (``val`` counts as train) when it gives both a train and a test tile; otherwise a fixed hash
-    of the tile id puts ``test_share`` of the tiles in test.
+    of the tile id puts ``test_share`` of the tiles in test. ``generate_missing``: without a
+    caption table, caption ``stats.parquet``'s tiles with the generation layer's offline
+    ``template`` backend in memory (nothing is written) and say so in ``notes``.
     """
     workdir = Path(workdir)
     verified, plain = workdir / "captions_verified.parquet", workdir / "captions.parquet"
@@ -124,6 +126,11 @@ def load_workdir(workdir: str | Path, *, paradigm: str | None = None, test_share
         text_col = "accepted_text" if "accepted_text" in caps.columns else "text"
     elif plain.exists():
         source, caps, text_col = plain, pd.read_parquet(plain), "text"
+    elif generate_missing and (workdir / "stats.parquet").exists():
+        from cen.generate.runner import GenerateConfig, build_workdir_requests, generate
+
+        result = generate(build_workdir_requests(workdir), GenerateConfig(backend="template", progress=False))
+        source, caps, text_col = workdir / "stats.parquet", result.captions, "text"
     else:
         raise FileNotFoundError(f"{plain}: no caption table in {workdir} (run notebook 03 first)")
     for col in ("tile_id", text_col):
@@ -165,7 +172,8 @@ def load_workdir(workdir: str | Path, *, paradigm: str | None = None, test_share
             if isinstance(row.get("split"), str):
                 split_of[tid] = "test" if row["split"] == "test" else "train"
     ids = sorted(refs)
-    notes = []
+    notes = [] if source != workdir / "stats.parquet" else [
+        "references made here by the offline template captioner (no captions.parquet in the workdir)"]
     if split_from_tiles and split_of and {"train", "test"} <= {split_of.get(t) for t in ids}:
         test = [t for t in ids if split_of.get(t) == "test"]
         notes.append(f"split from {workdir / 'tiles.parquet'}")
@@ -371,3 +379,40 @@ def vlm_baseline(
     if failed:
         notes += f"; {len(failed)} tiles failed (first {failed[:3]})"
     return SystemRun("vision-language model", model_id, cands, data.split, prompt_hash=phash, notes=notes)
+
+
+SYSTEMS = ("constant", "nn_image", "nn_landcover", "template", "vlm")
+"""Names accepted by :func:`run_baselines`."""
+
+
+def run_baselines(data: BenchmarkData, systems: Sequence[str] = SYSTEMS, *, vlm_model: str | None = None,
+                  vlm_base_url: str | None = None, template_seed: int = 1,
+                  cache_path: str | Path | None = None) -> tuple[list[SystemRun], dict[str, str]]:
+    """Run the named systems; returns the runs and, per system that could not run, the reason.
+
+    ``vlm`` runs only with a ``vlm_model``. Missing inputs (no images, no counts) skip a system
+    with the reason instead of failing the others.
+    """
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        raise ValueError(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS)}")
+    runs: list[SystemRun] = []
+    skipped: dict[str, str] = {}
+    for name in systems:
+        try:
+            if name == "constant":
+                runs.append(constant_baseline(data))
+            elif name == "nn_image":
+                runs.append(nearest_neighbour_baseline(data, features="image"))
+            elif name == "nn_landcover":
+                runs.append(nearest_neighbour_baseline(data, features="landcover"))
+            elif name == "template":
+                runs.append(template_baseline(data, seed=template_seed))
+            elif name == "vlm":
+                if not vlm_model:
+                    skipped[name] = "no vlm_model given (any OpenAI-compatible chat model with image input)"
+                    continue
+                runs.append(vlm_baseline(data, model=vlm_model, base_url=vlm_base_url, cache_path=cache_path))
+        except BaselineError as exc:
+            skipped[name] = str(exc)
+    return runs, skipped

@@ -121,3 +121,29 @@ def display_table(table: pd.DataFrame, *, digits: int = 3) -> pd.DataFrame:
         out[key] = cells
     out["label consistency"] = [f"{v:.{digits}f}" if pd.notna(v) else "" for v in table["label_consistency"]]
     return out
+
+
+def per_image_long(scored: Sequence[ScoredRun]) -> pd.DataFrame:
+    """Per-image scores of every run in long form: ``system``, ``image_id``, ``metric``, ``score``."""
+    frames = []
+    for s in scored:
+        df = s.evaluation.per_image.reset_index().melt(id_vars="image_id", var_name="metric", value_name="score")
+        df.insert(0, "system", s.run.system)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["system", "image_id", "metric", "score"])
+
+
+def best_and_worst(s: ScoredRun, references: dict[str, list[str]], metric: str, k: int = 1) -> pd.DataFrame:
+    """The ``k`` best and ``k`` worst images of one run by one metric, with candidate and first reference."""
+    col = s.evaluation.per_image[metric].sort_values(kind="stable")
+    picks = [("worst", i) for i in col.index[:k]] + [("best", i) for i in col.index[::-1][:k]]
+    return pd.DataFrame([{"rank": r, "image_id": i, metric: float(col[i]), "candidate": s.run.candidates[i],
+                          "reference": references[i][0]} for r, i in picks])
+
+
+def label_rgb(label_path: str | Path) -> np.ndarray:
+    """``(H, W, 3)`` uint8 ChatEarthNet colours of a label GeoTIFF of WorldCover codes (for figures)."""
+    from cen.landcover import indices_to_colour
+    from cen.stats import read_label_map
+
+    return indices_to_colour(read_label_map(label_path))
