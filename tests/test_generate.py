@@ -306,3 +306,11 @@ def test_in_flight_without_stored_answer_is_resent_once(server, tmp_path):
         c.mark_in_flight(key, "gpt-3.5-turbo-1106", reqs[0].request_id, 1)
     res2 = generate(reqs[:1], _cfg(server, store=False), cache_path=tmp_path / "d.sqlite")
     assert res2.counts == {"ok": 1} and any("billed twice" in n for n in res2.notes)
+
+
+def test_timeout_is_retried(server, tmp_path):
+    table, _ = _table(1, seed=13)
+    server.configure(faults=[{"status": "hang", "seconds": 1.0}])
+    res = generate(P.build_requests(table, "gpt35"), _cfg(server, timeout=0.3, concurrency=1),
+                   cache_path=tmp_path / "c.sqlite")
+    assert res.counts == {"ok": 1} and res.captions["attempts"].iloc[0] == 2
