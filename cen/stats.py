@@ -143,7 +143,18 @@ def _cell_codes(h: int, w: int) -> np.ndarray:
 
 
 def _cell_counts(stack: np.ndarray) -> np.ndarray:
-    """``(N, 16, 12)`` int64 pixel counts per cell and class of a validated uint8 stack."""
+    """``(N, 16, 12)`` int64 pixel counts per cell and class of a validated uint8 stack.
+
+    Uses the compiled kernel when numba is installed (and ``CEN_STATS_NUMBA`` is not ``0``),
+    otherwise numpy's ``bincount``; both give identical counts.
+    """
+    if _count_kernel is not None and os.environ.get("CEN_STATS_NUMBA", "1") != "0":
+        return _cell_counts_numba(stack)
+    return _cell_counts_numpy(stack)
+
+
+def _cell_counts_numpy(stack: np.ndarray) -> np.ndarray:
+    """:func:`_cell_counts` with ``np.bincount`` (pixel pairs where the grid allows)."""
     n, h, w = stack.shape
     if w % 2 == 0 and all(cut % 2 == 0 for cut in (w // 4, w // 2, 3 * w // 4)):
         return _cell_counts_pairs(stack)
@@ -155,6 +166,47 @@ def _cell_counts(stack: np.ndarray) -> np.ndarray:
         np.add(stack[i], codes, out=key)
         flat[i] = np.bincount(key.ravel(), minlength=_N_CELLS * N_INDICES)
     return out
+
+
+def _cell_counts_numba(stack: np.ndarray) -> np.ndarray:
+    """:func:`_cell_counts` with the numba kernel (one pass, four interleaved histograms)."""
+    n, h, w = stack.shape
+    codes = _cell_codes(h, w).astype(np.int64)
+    out = np.empty((n, _N_CELLS * N_INDICES), dtype=np.int64)
+    _count_kernel(stack, np.ascontiguousarray(codes[:, 0]), np.ascontiguousarray(codes[0] - codes[0, 0]), out)
+    return out.reshape(n, _N_CELLS, N_INDICES)
+
+
+try:  # optional accelerator: ~1.4x faster counting than np.bincount
+    import numba
+except ImportError:  # pragma: no cover - numba is a dependency, but keep working without it
+    _count_kernel = None
+else:
+
+    @numba.njit(nogil=True, cache=True)
+    def _count_kernel(stack, row_base, col_code, out):  # pragma: no cover - compiled
+        # out[t, row_base[i] + col_code[j] + label] += 1 over all pixels; four histograms break
+        # the store-to-load dependency between neighbouring pixels of the same class
+        n, h, w = stack.shape
+        nbins = out.shape[1]
+        acc = np.zeros((4, nbins), np.int64)
+        for t in range(n):
+            acc[:] = 0
+            for i in range(h):
+                base = row_base[i]
+                row = stack[t, i]
+                j = 0
+                while j + 4 <= w:
+                    acc[0, base + col_code[j] + row[j]] += 1
+                    acc[1, base + col_code[j + 1] + row[j + 1]] += 1
+                    acc[2, base + col_code[j + 2] + row[j + 2]] += 1
+                    acc[3, base + col_code[j + 3] + row[j + 3]] += 1
+                    j += 4
+                while j < w:
+                    acc[0, base + col_code[j] + row[j]] += 1
+                    j += 1
+            for k in range(nbins):
+                out[t, k] = acc[0, k] + acc[1, k] + acc[2, k] + acc[3, k]
 
 
 @lru_cache(maxsize=32)

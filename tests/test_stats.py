@@ -452,3 +452,14 @@ def test_cli_stats_writes_table_and_shows_contexts(tmp_path, capsys):
     assert bool(stats.read_stats(tmp_path / "stats.parquet")["compat"].all())
     assert main(["stats", str(tmp_path / "missing.parquet")]) == 1
     assert "missing.parquet" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("shape", [(256, 256), (37, 53), (2, 2), (64, 48)])
+def test_numba_and_numpy_counting_agree(shape):
+    maps = np.stack(list(sample_maps(10, seed=shape[1], size=shape)))
+    expected = stats._cell_counts_numpy(maps)
+    if stats._count_kernel is None:
+        pytest.skip("numba not installed")
+    assert np.array_equal(stats._cell_counts_numba(maps), expected)
+    # regions from either path match the release-style reference
+    assert np.array_equal(np.matmul(stats._REGION_OF_CELL, expected)[0], counts_reference(maps[0]))
