@@ -15,12 +15,17 @@ function's docstring lists what differs). :func:`stats_table` turns a stack of m
 tidy ``stats.parquet`` table; :class:`DatasetStats` accumulates dataset-level statistics over any
 number of tiles in bounded memory.
 
-Counting is one ``np.bincount`` per map over "region-cell-coded" pixels: the row and column
-cuts ``h//4, h//2, 3h//4`` (same for width) split a map into 4x4 cells; every region is a union
-of cells, so a pixel's cell (0-15) and class (0-11) form one ``uint8`` code ``cell*12 + class``.
+Counting is one histogram per map over "region-cell-coded" pixels: the row and column cuts
+``h//4, h//2, 3h//4`` (same for width) split a map into 4x4 cells; every region is a union of
+cells, so a pixel's cell (0-15) and class (0-11) form one code ``cell*12 + class``, and one
+matrix product turns the (16, 12) cell counts into the (6, 12) region counts. The histogram is
+a small numba kernel when numba is installed, else ``np.bincount`` over pixel pairs; the
+contexts are then written from the counts in batches (numpy picks classes, orders and size
+words for all maps at once; a short Python loop assembles the strings).
 
-Tie rules (where the release's order depends on numpy's sort; numpy >= 1.25 uses unstable SIMD
-sorts on AVX-512 machines, so the release itself is not reproducible there):
+Tie rules (where the release's order depends on numpy's sort: numpy 2.x with AVX-512, as on
+our machines, sorts short int64/float64 arrays unstably, so the release's own output for
+equal counts is platform-dependent):
 
 * GPT-3.5 overall list: counts descending, ties in order of first appearance in a row-major
   scan (the release's ``Counter`` + stable ``sorted``; exact, not platform-dependent) in compat
@@ -584,7 +589,7 @@ def _table_batch(stack: np.ndarray, ids: list[str], compat: bool, seed: int) -> 
     counts = np.matmul(_REGION_OF_CELL, _cell_counts(stack)) if n else np.zeros((0, 6, N_INDICES), np.int64)
     g35, cls_block, reg_block, empty = _contexts(stack, counts, compat, [tile_rng(seed, t) for t in ids])
     data: dict[str, object] = {"tile_id": ids, "height": np.full(n, h, np.int32), "width": np.full(n, w, np.int32)}
-    flat_counts = counts.reshape(n, -1).astype(np.int32)
+    flat_counts = counts.reshape(n, len(COUNT_COLUMNS)).astype(np.int32)
     for k, col in enumerate(COUNT_COLUMNS):
         data[col] = flat_counts[:, k]
     whole = counts[:, 0, :]

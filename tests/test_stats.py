@@ -463,3 +463,12 @@ def test_numba_and_numpy_counting_agree(shape):
     assert np.array_equal(stats._cell_counts_numba(maps), expected)
     # regions from either path match the release-style reference
     assert np.array_equal(np.matmul(stats._REGION_OF_CELL, expected)[0], counts_reference(maps[0]))
+
+
+def test_empty_inputs_give_empty_tables(tmp_path):
+    t = stats.stats_table(np.zeros((0, 8, 8), np.uint8), [])
+    assert len(t) == 0 and set(stats.STATS_REQUIRED) <= set(t.columns)
+    pd.DataFrame({"tile_id": ["img"], "label_path": [None]}).to_parquet(tmp_path / "tiles.parquet")
+    t2 = stats.stats_table_from_tiles(tmp_path / "tiles.parquet", progress=False)
+    assert len(t2) == 0 and list(t2.columns) == list(t.columns)
+    assert stats.DatasetStats.from_table(t2).n_tiles == 0
