@@ -635,10 +635,21 @@ def counts_from_table(table: pd.DataFrame, *, source: str = "stats table") -> np
 
 
 def read_label_map(path: str | Path) -> np.ndarray:
-    """Read band 1 of a label GeoTIFF of WorldCover codes as ``(H, W)`` ChatEarthNet indices."""
+    """Read a label file as ``(H, W)`` ChatEarthNet indices: band 1 of a GeoTIFF of WorldCover
+    codes, or (``.png``) a label map rendered in the ChatEarthNet colours, as the release ships."""
     import rasterio
 
     from cen.landcover import codes_to_indices
+
+    if Path(path).suffix.lower() == ".png":
+        from cen import tiling
+
+        if not Path(path).exists():
+            raise FileNotFoundError(f"{path}: label PNG not found")
+        try:
+            return tiling.read_label_png(path)
+        except ValueError as exc:
+            raise LabelError(str(exc)) from exc
 
     try:
         with rasterio.open(path) as src:
@@ -670,7 +681,8 @@ def stats_table_from_tiles(
 ) -> pd.DataFrame:
     """Statistics of every tile of a tiles table (``tiles.parquet`` or its DataFrame).
 
-    Reads each row's ``label_path`` GeoTIFF (WorldCover codes; relative paths resolve against
+    Reads each row's ``label_path`` (GeoTIFF of WorldCover codes or ChatEarthNet-colour PNG, see
+    :func:`read_label_map`; relative paths resolve against
     ``base_dir``, default the parquet's folder, then the working directory), converts to
     ChatEarthNet indices and returns :func:`stats_table` rows in the tiles table's order.
     Rows without a ``label_path`` (image-only tiles) have no statistics and are left out.

@@ -472,3 +472,19 @@ def test_empty_inputs_give_empty_tables(tmp_path):
     t2 = stats.stats_table_from_tiles(tmp_path / "tiles.parquet", progress=False)
     assert len(t2) == 0 and list(t2.columns) == list(t.columns)
     assert stats.DatasetStats.from_table(t2).n_tiles == 0
+
+
+def test_label_png_in_chatearthnet_colours(tmp_path):
+    from cen import tiling
+
+    m = quadrants(3, 1, 9, 5)
+    tiling.write_label_png(tmp_path / "a.png", m)
+    assert np.array_equal(stats.read_label_map(tmp_path / "a.png"), m)
+    pd.DataFrame({"tile_id": ["a"], "label_path": ["a.png"]}).to_parquet(tmp_path / "tiles.parquet")
+    t = stats.stats_table_from_tiles(tmp_path / "tiles.parquet", compat=True, progress=False)
+    assert t.loc[0, "gpt4v_region_block"] == gpt4v_region_reference(m)
+    bad = np.zeros((8, 8, 3), np.uint8)
+    bad[2, 3] = (1, 2, 3)
+    tiling.write_png(tmp_path / "bad.png", bad)
+    with pytest.raises(stats.LabelError, match=r"bad.png.*\(1, 2, 3\)"):
+        stats.read_label_map(tmp_path / "bad.png")
