@@ -678,6 +678,7 @@ def stats_table_from_tiles(
     seed: int = DEFAULT_SEED,
     base_dir: str | Path | None = None,
     progress: bool = True,
+    chunk_size: int = 2048,
 ) -> pd.DataFrame:
     """Statistics of every tile of a tiles table (``tiles.parquet`` or its DataFrame).
 
@@ -686,7 +687,8 @@ def stats_table_from_tiles(
     ``base_dir``, default the parquet's folder, then the working directory), converts to
     ChatEarthNet indices and returns :func:`stats_table` rows in the tiles table's order.
     Rows without a ``label_path`` (image-only tiles) have no statistics and are left out.
-    Tiles of different sizes are processed in groups of equal shape.
+    Maps are read ``chunk_size`` at a time (tiles of different sizes in groups of equal shape),
+    so memory holds one chunk of maps plus the growing table.
     """
     table, parent, source = _load_tiles(tiles)
     for col in ("tile_id", "label_path"):
@@ -694,26 +696,33 @@ def stats_table_from_tiles(
             raise KeyError(f"{source}: missing column {col!r} (columns: {', '.join(map(str, table.columns))})")
     root = Path(base_dir) if base_dir is not None else parent
     table = table[table["label_path"].notna()].reset_index(drop=True)
-    maps: list[np.ndarray] = []
-    rows = table[["tile_id", "label_path"]].itertuples(index=False)
+    ids = table["tile_id"].astype(str).tolist()
+    paths = table["label_path"].tolist()
+    bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        rows = tqdm(rows, total=len(table), desc="read labels", unit="tile")
-    for tile_id, label_path in rows:
-        p = Path(label_path)
-        if not p.is_absolute() and root is not None and (root / p).exists():
-            p = root / p
-        maps.append(read_label_map(p))
-    by_shape: dict[tuple[int, int], list[int]] = {}
-    for i, m in enumerate(maps):
-        by_shape.setdefault(m.shape, []).append(i)
-    ids = table["tile_id"].astype(str).tolist()
+        bar = tqdm(total=len(table), desc="tile statistics", unit="tile")
     parts = []
-    for shape, idx in by_shape.items():
-        part = stats_table(np.stack([maps[i] for i in idx]), [ids[i] for i in idx], compat=compat, seed=seed)
-        part.index = idx
-        parts.append(part)
+    for start in range(0, len(table), chunk_size):  # bounded memory: one chunk of maps at a time
+        maps: list[np.ndarray] = []
+        for label_path in paths[start : start + chunk_size]:
+            p = Path(label_path)
+            if not p.is_absolute() and root is not None and (root / p).exists():
+                p = root / p
+            maps.append(read_label_map(p))
+        by_shape: dict[tuple[int, int], list[int]] = {}
+        for i, m in enumerate(maps):
+            by_shape.setdefault(m.shape, []).append(i)
+        for idx in by_shape.values():
+            part = stats_table(np.stack([maps[i] for i in idx]), [ids[start + i] for i in idx], compat=compat,
+                               seed=seed)
+            part.index = [start + i for i in idx]
+            parts.append(part)
+        if bar is not None:
+            bar.update(len(maps))
+    if bar is not None:
+        bar.close()
     if not parts:
         return stats_table(np.zeros((0, 256, 256), np.uint8), [], compat=compat, seed=seed)
     return pd.concat(parts).sort_index().reset_index(drop=True)

@@ -364,6 +364,7 @@ def test_stats_from_tiles_parquet_roundtrip(tmp_path):
     pd.DataFrame(rows).to_parquet(tiles_path)
     t = stats.stats_table_from_tiles(tiles_path, progress=False)
     assert t["tile_id"].tolist() == [f"t{i}" for i in range(6)]
+    pd.testing.assert_frame_equal(t, stats.stats_table_from_tiles(tiles_path, progress=False, chunk_size=2))
     for i, m in enumerate(maps):
         assert np.array_equal(stats.counts_from_table(t)[i], stats.region_counts(m))
     assert (t.loc[5, "height"], t.loc[5, "width"]) == (16, 24)
