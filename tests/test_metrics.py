@@ -57,6 +57,12 @@ def test_identical_captions_score_one_and_disjoint_captions_zero():
     assert dis["CIDEr"].tolist() == [0.0, 0.0] and (same["CIDEr"] > 1).all()
     # METEOR keeps a small fragmentation penalty even for a perfect match
     assert (same["METEOR"] > 0.9).all() and dis["METEOR"].tolist() == [0.0, 0.0]
+    # the METEOR process is kept and reused by the next evaluation (no second JVM start)
+    pids = {p.proc.pid for p in M._POOL}
+    assert pids
+    again = M.evaluate(refs, cands, metrics=["METEOR"], meteor_processes=1)
+    assert again.scores["METEOR"] == ev.scores["METEOR"]
+    assert {p.proc.pid for p in M._POOL} & pids
 
 
 @needs_java
@@ -151,6 +157,7 @@ def test_line_breaks_separators_and_long_captions_are_handled_alike_for_referenc
 
 @needs_java
 def test_meteor_that_does_not_answer_is_killed_with_a_clear_error():
+    M.close_meteor_pool()  # a warm pooled process would answer in time
     with pytest.raises(M.MetricsError, match="no answer from the METEOR process"):
         M.evaluate({"a": ["water"]}, {"a": "water"}, metrics=["METEOR"], meteor_timeout=0.05)
 
