@@ -16,6 +16,8 @@ the stream in < 60 s on 2 cores with peak RSS < 1 GB. ``--quick`` runs a small v
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import multiprocessing
 import os
 import random
 import sys
@@ -128,6 +130,7 @@ def one_core_speeds(pool: np.ndarray, n_ref: int, min_seconds: float) -> dict[st
     return {
         "read": rate(read_only, len(pool), min_seconds),
         "ours_counts": rate(lambda: stats.region_counts(pool), len(pool), min_seconds),
+        "ours_counts_numpy": rate(lambda: stats._cell_counts_numpy(pool), len(pool), min_seconds),
         "ref_counts": rate(ref_counts, len(ref), min_seconds),
         "ours_full": rate(lambda: stats.stats_table(pool, ids, compat=True), len(pool), min_seconds),
         "ours_full_default": rate(lambda: stats.stats_table(pool, ids), len(pool), min_seconds),
@@ -175,7 +178,8 @@ def stream(n_tiles: int, workers: int, batch: int = 512) -> dict[str, float]:
     sampler.start()
     shares = [n_tiles // workers + (w < n_tiles % workers) for w in range(workers)]
     start = time.perf_counter()
-    with ProcessPoolExecutor(workers) as ex:
+    # fresh interpreters (spawn): with fork every child would also count the parent's pages
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
         parts = list(ex.map(_stream_worker, [(s, 100 + w, batch) for w, s in enumerate(shares)]))
     seconds = time.perf_counter() - start
     stop.set()
@@ -201,6 +205,14 @@ def main(argv: list[str] | None = None) -> int:
 
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    numba_on = os.environ.get("CEN_STATS_NUMBA", "1") != "0" and importlib.util.find_spec("numba") is not None
+    print(f"counting backend: {'numba kernel' if numba_on else 'numpy bincount'} (CEN_STATS_NUMBA=0 forces numpy)")
+    # the stream first, while this process is still small (its RSS counts in the tree's peak)
+    st = stream(n_stream, args.workers)
+    print(f"stream: {n_stream} tiles (counts + 3 contexts + dataset stats) on {args.workers} processes: "
+          f"{st['seconds']:.1f} s wall ({st['tiles_per_s']:.0f} tiles/s; {st['cpu_seconds']:.1f} CPU s in the "
+          f"workers, incl. making the maps), peak RSS of the process tree "
+          f"{st['peak_rss_mb']:.0f} MB")
     t0 = time.perf_counter()
     checked, bad = check_exact(n_check)
     print(f"exactness: {checked} maps, {bad} with differences (compat vs release-style reference) "
@@ -213,17 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'one core, tiles/s (best CPU time)':34s} {'ours':>10s} {'reference':>10s} {'ratio':>8s}")
     print(f"{'(reading the maps: sum of pixels)':34s} {sp['read']:10.0f}")
     print(f"{'class counts (6 regions)':34s} {sp['ours_counts']:10.0f} {sp['ref_counts']:10.1f} {counts_ratio:8.0f}x")
+    print(f"{'  the same with numpy bincount':34s} {sp['ours_counts_numpy']:10.0f} {'':>10s} "
+          f"{sp['ours_counts_numpy'] / sp['ref_counts']:8.0f}x")
     print(f"{'full contexts, compat (table)':34s} {sp['ours_full']:10.0f} {sp['ref_full']:10.1f} {full_ratio:8.0f}x")
     print(f"{'full contexts, default (table)':34s} {sp['ours_full_default']:10.0f} {'':>10s} "
           f"{sp['ours_full_default'] / sp['ref_full']:8.0f}x")
     print(f"{'full contexts, per-map API calls':34s} {sp['ours_full_per_call']:10.0f} {'':>10s} "
           f"{sp['ours_full_per_call'] / sp['ref_full']:8.0f}x")
 
-    st = stream(n_stream, args.workers)
-    print(f"stream: {n_stream} tiles (counts + 3 contexts + dataset stats) on {args.workers} processes: "
-          f"{st['seconds']:.1f} s wall ({st['tiles_per_s']:.0f} tiles/s; {st['cpu_seconds']:.1f} CPU s in the "
-          f"workers, incl. making the maps), peak RSS of the process tree "
-          f"{st['peak_rss_mb']:.0f} MB")
     cpu_projection = st["cpu_seconds"] * 173_488 / n_stream / args.workers
     print(f"CPU-time projection for 173,488 tiles on {args.workers} otherwise idle cores: {cpu_projection:.1f} s "
           f"(the RESULT line below is the measured wall time, which other users' load inflates)")

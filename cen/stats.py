@@ -153,7 +153,7 @@ def _cell_counts(stack: np.ndarray) -> np.ndarray:
     Uses the compiled kernel when numba is installed (and ``CEN_STATS_NUMBA`` is not ``0``),
     otherwise numpy's ``bincount``; both give identical counts.
     """
-    if _count_kernel is not None and os.environ.get("CEN_STATS_NUMBA", "1") != "0":
+    if os.environ.get("CEN_STATS_NUMBA", "1") != "0" and _numba_kernel() is not None:
         return _cell_counts_numba(stack)
     return _cell_counts_numpy(stack)
 
@@ -175,43 +175,57 @@ def _cell_counts_numpy(stack: np.ndarray) -> np.ndarray:
 
 def _cell_counts_numba(stack: np.ndarray) -> np.ndarray:
     """:func:`_cell_counts` with the numba kernel (one pass, four interleaved histograms)."""
+    kernel = _numba_kernel()
+    if kernel is None:
+        raise RuntimeError("numba is not installed")
     n, h, w = stack.shape
     codes = _cell_codes(h, w).astype(np.int64)
     out = np.empty((n, _N_CELLS * N_INDICES), dtype=np.int64)
-    _count_kernel(stack, np.ascontiguousarray(codes[:, 0]), np.ascontiguousarray(codes[0] - codes[0, 0]), out)
+    kernel(stack, np.ascontiguousarray(codes[:, 0]), np.ascontiguousarray(codes[0] - codes[0, 0]), out)
     return out.reshape(n, _N_CELLS, N_INDICES)
 
 
-try:  # optional accelerator: ~1.4x faster counting than np.bincount
-    import numba
-except ImportError:  # pragma: no cover - numba is a dependency, but keep working without it
-    _count_kernel = None
-else:
+def _count_pixels(stack, row_base, col_code, out):  # pragma: no cover - compiled by numba
+    """out[t, row_base[i] + col_code[j] + stack[t, i, j]] += 1 over all pixels (numba source).
 
-    @numba.njit(nogil=True, cache=True)
-    def _count_kernel(stack, row_base, col_code, out):  # pragma: no cover - compiled
-        # out[t, row_base[i] + col_code[j] + label] += 1 over all pixels; four histograms break
-        # the store-to-load dependency between neighbouring pixels of the same class
-        n, h, w = stack.shape
-        nbins = out.shape[1]
-        acc = np.zeros((4, nbins), np.int64)
-        for t in range(n):
-            acc[:] = 0
-            for i in range(h):
-                base = row_base[i]
-                row = stack[t, i]
-                j = 0
-                while j + 4 <= w:
-                    acc[0, base + col_code[j] + row[j]] += 1
-                    acc[1, base + col_code[j + 1] + row[j + 1]] += 1
-                    acc[2, base + col_code[j + 2] + row[j + 2]] += 1
-                    acc[3, base + col_code[j + 3] + row[j + 3]] += 1
-                    j += 4
-                while j < w:
-                    acc[0, base + col_code[j] + row[j]] += 1
-                    j += 1
-            for k in range(nbins):
-                out[t, k] = acc[0, k] + acc[1, k] + acc[2, k] + acc[3, k]
+    Four histograms break the store-to-load dependency between neighbouring pixels of a class.
+    """
+    n, h, w = stack.shape
+    nbins = out.shape[1]
+    acc = np.zeros((4, nbins), np.int64)
+    for t in range(n):
+        acc[:] = 0
+        for i in range(h):
+            base = row_base[i]
+            row = stack[t, i]
+            j = 0
+            while j + 4 <= w:
+                acc[0, base + col_code[j] + row[j]] += 1
+                acc[1, base + col_code[j + 1] + row[j + 1]] += 1
+                acc[2, base + col_code[j + 2] + row[j + 2]] += 1
+                acc[3, base + col_code[j + 3] + row[j + 3]] += 1
+                j += 4
+            while j < w:
+                acc[0, base + col_code[j] + row[j]] += 1
+                j += 1
+        for k in range(nbins):
+            out[t, k] = acc[0, k] + acc[1, k] + acc[2, k] + acc[3, k]
+
+
+_KERNEL: list = []
+
+
+def _numba_kernel():
+    """The compiled :func:`_count_pixels`, or None without numba. numba is imported on first
+    use only (it costs ~150 MB per process), and compiled code is cached on disk."""
+    if not _KERNEL:
+        try:
+            import numba
+        except ImportError:  # pragma: no cover - numba is a dependency, but keep working without it
+            _KERNEL.append(None)
+        else:
+            _KERNEL.append(numba.njit(nogil=True, cache=True)(_count_pixels))
+    return _KERNEL[0]
 
 
 @lru_cache(maxsize=32)
