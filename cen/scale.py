@@ -362,15 +362,23 @@ def _write_plan(out_dir: Path, stage_name: str, parts: list[Partition], n_tiles:
     plan = {"version": SCALE_VERSION, "stage": stage_name, "n_tiles": n_tiles, "n_partitions": len(parts),
             "fingerprint": _fingerprint(stage_name, (p.fingerprint for p in parts))}
     plan_path = out_dir / PLAN_FILE
-    if plan_path.exists() and not overwrite:
-        old = json.loads(plan_path.read_text())
-        if old.get("fingerprint") != plan["fingerprint"]:
-            raise ScaleError(
-                f"{out_dir}: holds partitions of another run (stage {old.get('stage')!r}, "
-                f"{old.get('n_tiles')} tiles); use another folder or overwrite=True to replace them")
-    if overwrite:
+    if not overwrite:
+        if plan_path.exists():
+            old = json.loads(plan_path.read_text())
+            if old.get("fingerprint") != plan["fingerprint"]:
+                raise ScaleError(
+                    f"{out_dir}: holds partitions of another run (stage {old.get('stage')!r}, "
+                    f"{old.get('n_tiles')} tiles); use another folder or overwrite=True to replace them")
+        elif partition_files(out_dir):
+            raise ScaleError(f"{out_dir}: holds partition files but no {PLAN_FILE}; use another folder or "
+                             "overwrite=True to replace them")
+    else:
+        # keep what the new plan would write identically (e.g. a tiles table that only grew)
+        wanted = {p.filename: p.fingerprint for p in parts}
         for f in partition_files(out_dir):
-            f.unlink()
+            meta = read_partition_meta(f)
+            if meta is None or wanted.get(f.name) != meta.fingerprint:
+                f.unlink()
     for stale in out_dir.glob(".part-*.tmp.parquet"):  # left by a writer killed before its rename
         stale.unlink(missing_ok=True)
     from cen.tiling import atomic_path
@@ -409,7 +417,10 @@ def run_stage(
     picklable (a module-level function or ``functools.partial``) to reach remote workers.
     Finished partitions are skipped; failed ones are retried ``retries`` times (worker deaths are
     retried by the scheduler), and partitions that still fail are named in the
-    :class:`ScaleError` raised after all others have finished. At most ``max_in_flight``
+    :class:`ScaleError` raised after all others have finished. A folder holding another run's
+    partitions is refused unless ``overwrite``; then partitions the new plan would write
+    identically are kept (a tiles table that only grew computes only its new partitions) and
+    the others deleted. At most ``max_in_flight``
     (default: 2 per worker thread) partitions are queued at once. ``keep_together`` names a
     column whose consecutive equal values stay in one partition (see :func:`plan_partitions`).
     """

@@ -242,8 +242,20 @@ def test_bad_tiles_tables_and_foreign_folders_are_refused(tmp_path):
     with pytest.raises(scale.ScaleError, match="holds partitions of another run"):
         scale.run_stage(synthetic_counts, synthetic_tiles(12), tmp_path / "y", client="sync", progress=False)
     run = scale.run_stage(synthetic_counts, synthetic_tiles(12), tmp_path / "y", client="sync", overwrite=True,
-                          progress=False)
+                          partition_size=10, progress=False)
     assert run.n_rows == 12 and len(scale.read_stage(tmp_path / "y")) == 12
+    # a grown tiles table: the finished partition is kept, only the changed and new ones run
+    grown = scale.run_stage(synthetic_counts, synthetic_tiles(30), tmp_path / "y", client="sync", overwrite=True,
+                            partition_size=10, progress=False)
+    assert (grown.n_partitions, grown.n_skipped, grown.n_computed) == (3, 1, 2)
+    shrunk = scale.run_stage(synthetic_counts, synthetic_tiles(15), tmp_path / "y", client="sync", overwrite=True,
+                             partition_size=10, progress=False)
+    assert (shrunk.n_skipped, shrunk.n_computed) == (1, 1)
+    pd.testing.assert_frame_equal(scale.read_stage(tmp_path / "y"), synthetic_counts(synthetic_tiles(15)))
+    (tmp_path / "z").mkdir()
+    (tmp_path / "z" / "part-00000.parquet").write_bytes(b"not ours")
+    with pytest.raises(scale.ScaleError, match="holds partition files but no _plan.json"):
+        scale.run_stage(synthetic_counts, synthetic_tiles(3), tmp_path / "z", client="sync", progress=False)
 
 
 def test_geodataframe_results_are_written_as_geoparquet(tmp_path):
@@ -439,13 +451,14 @@ def test_generation_sharded_over_workers_shares_the_cache(client, tmp_path, monk
         assert len(billed_calls(server.log)) == 48
 
 
-def test_generation_worker_killed_mid_shard_pays_each_prompt_once(client, tmp_path):
+def test_generation_worker_killed_mid_shard_pays_each_prompt_once(client, tmp_path, monkeypatch):
     import threading
 
     from openai_server import OpenAIServer, billed_calls, duplicate_paid_calls
 
     client.wait_for_workers(2, timeout=60)
     client.run(set_env, "CEN_TEST_KEY", "sk-local-test")
+    monkeypatch.setenv("CEN_TEST_KEY", "sk-local-test")  # the worker the nanny restarts inherits this process's env
     ids = [f"k{i:03d}" for i in range(64)]
     table = _stats_of(ids)
     pids = client.run(os.getpid)
