@@ -489,3 +489,47 @@ def test_label_png_in_chatearthnet_colours(tmp_path):
     tiling.write_png(tmp_path / "bad.png", bad)
     with pytest.raises(stats.LabelError, match=r"bad.png.*\(1, 2, 3\)"):
         stats.read_label_map(tmp_path / "bad.png")
+
+
+# ---------------------------------------------------------------- real WorldCover (shared data)
+
+
+def _worldcover_windows(path, offsets, size=256):
+    import rasterio
+    from rasterio.windows import Window
+
+    from cen.landcover import codes_to_indices
+
+    with rasterio.open(path) as src:
+        return np.stack([codes_to_indices(src.read(1, window=Window(c, r, size, size))) for c, r in offsets])
+
+
+def test_real_worldcover_windows_compat_and_counts(shared_data):
+    path = shared_data / "esa-worldcover" / "ESA_WorldCover_10m_2020_v100_N00E006_Map.tif"
+    offsets = [(8096, 31216), (7840, 30960), (8352, 31472), (8864, 32240), (6048, 35312)]
+    maps = _worldcover_windows(path, offsets)
+    counts = stats.region_counts(maps)
+    # the nine-class window of the PROVENANCE list: nine classes with >= 20 px each
+    assert int((counts[0, 0, 1:] >= stats.THRESHOLD).sum()) == 9
+    assert (counts[1:, 0, 1:] >= stats.THRESHOLD).sum(axis=1).tolist() == [8, 8, 8, 8]
+    assert counts[2, 0, 2] == 5480 and counts[3, 0, 2] == 5308  # built-up px, as PROVENANCE lists
+    table = stats.stats_table(maps, [f"w{i}" for i in range(len(maps))], compat=True)
+    for i, m in enumerate(maps):
+        assert np.array_equal(counts[i], counts_reference(m))
+        assert table.loc[i, "gpt35_context"] == gpt35_reference(m, stats.tile_rng(0, f"w{i}"))
+        assert table.loc[i, "gpt4v_class_block"] == gpt4v_class_reference(m)
+        assert table.loc[i, "gpt4v_region_block"] == gpt4v_region_reference(m)
+    assert "mangroves" in table.loc[0, "gpt35_context"].split("\n")[0]
+
+
+def test_real_worldcover_snow_and_moss_dataset_stats(shared_data):
+    path = shared_data / "esa-worldcover" / "ESA_WorldCover_10m_2020_v100_N66E177_Map.tif"
+    maps = _worldcover_windows(path, [(c, r) for r in range(0, 1024, 256) for c in range(0, 1024, 256)])
+    acc = stats.DatasetStats()
+    for k in range(0, 16, 5):
+        acc.update_labels(maps[k : k + 5])
+    frame = acc.class_frame().set_index("class")
+    # PROVENANCE pixel counts of the downsampled tile: snow 15, moss 523 k, shrub 9
+    assert (frame.loc["snow", "pixels"], frame.loc["shrub", "pixels"]) == (15, 9)
+    assert 500_000 < frame.loc["moss", "pixels"] < 550_000
+    assert acc.n_tiles == 16 and frame["pixels"].sum() == 1024 * 1024
