@@ -525,3 +525,18 @@ def test_prompt_cost_estimate_over_partitions_equals_one_pass(client, tmp_path):
                                 progress=False)
     pd.testing.assert_frame_equal(parts, one, check_dtype=False)
     assert int(parts["requests"].iloc[0]) == 300 and parts["input_tokens"].iloc[0] > 300 * 50
+
+
+def test_template_generation_sharded_equals_one_pass(tmp_path):
+    from cen import prompting
+    from cen.generate.runner import GenerateConfig, generate
+
+    ids = [f"q{i:03d}" for i in range(25)]
+    table = _stats_of(ids)
+    cfg = GenerateConfig(backend="template", progress=False)
+    scale.generate_sharded(table, tmp_path / "caps", cfg, client="sync", shard_size=10, cache_path=tmp_path / "c.sqlite",
+                           run_kwargs={"progress": False})
+    sharded = scale.read_stage(tmp_path / "caps")
+    one = generate(prompting.build_requests(table, "gpt35"), cfg).captions
+    assert sharded["tile_id"].tolist() == ids
+    assert sharded["text"].tolist() == one["text"].tolist() and set(sharded["status"]) == {"ok"}
