@@ -179,10 +179,17 @@ def _cell_counts_numba(stack: np.ndarray) -> np.ndarray:
     if kernel is None:
         raise RuntimeError("numba is not installed")
     n, h, w = stack.shape
-    codes = _cell_codes(h, w).astype(np.int64)
+    row_base, col_code = _band_codes(h, w)
     out = np.empty((n, _N_CELLS * N_INDICES), dtype=np.int64)
-    kernel(stack, np.ascontiguousarray(codes[:, 0]), np.ascontiguousarray(codes[0] - codes[0, 0]), out)
+    kernel(stack, row_base, col_code, out)
     return out.reshape(n, _N_CELLS, N_INDICES)
+
+
+@lru_cache(maxsize=32)
+def _band_codes(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """int64 ``(H,)`` row-band part and ``(W,)`` column-band part of :func:`_cell_codes`."""
+    codes = _cell_codes(h, w).astype(np.int64)
+    return np.ascontiguousarray(codes[:, 0]), np.ascontiguousarray(codes[0] - codes[0, 0])
 
 
 def _count_pixels(stack, row_base, col_code, out):  # pragma: no cover - compiled by numba
@@ -241,7 +248,8 @@ def _cell_counts_pairs(stack: np.ndarray) -> np.ndarray:
 
     Reads each pair (a, b) as one uint16 ``v = a + 256 b`` (little-endian), codes it
     ``cell*144 + v - 244 b`` (= ``cell*144 + a + 12 b``) and counts the codes; class k's count
-    is the pairs with a == k plus the pairs with b == k. Needs an even width and even column cuts, so no pair straddles two cells.
+    is the pairs with a == k plus the pairs with b == k. Needs an even width and even column
+    cuts, so that no pair straddles two cells.
     """
     n, h, w = stack.shape
     codes = _pair_cell_codes(h, w)
@@ -350,10 +358,12 @@ def _order_desc(values: np.ndarray, ties_descending: bool = False) -> np.ndarray
 
 
 def _contexts(
-    stack: np.ndarray, counts: np.ndarray, compat: bool, rngs: Sequence[random.Random]
+    stack: np.ndarray, counts: np.ndarray, compat: bool, rngs: Sequence[random.Random], *,
+    gpt35: bool = True, gpt4v: bool = True,
 ) -> tuple[list[str], list[str], list[str], list[str]]:
     """GPT-3.5 context, GPT-4V class block, GPT-4V region block and empty-region flags
-    (comma-separated) of every map of a validated ``(N, H, W)`` stack with ``(N, 6, 12)`` counts."""
+    (comma-separated) of every map of a validated ``(N, H, W)`` stack with ``(N, 6, 12)`` counts.
+    ``gpt35`` / ``gpt4v`` False leave those lists empty."""
     n, h, w = stack.shape
     sizes = region_sizes(h, w)
     whole = counts[:, 0, 1:]
@@ -396,14 +406,11 @@ def _contexts(
     L_order35, L_ntop, L_word = (order_35 + 1).tolist(), n_top.tolist(), word.tolist()
     L_order4v, L_npr, L_npres = (order_4v + 1).tolist(), n_present_region.tolist(), n_present.tolist()
     L_totals = totals[..., 0].tolist()
-    for i in range(n):
+    def _gpt35_text(i: int) -> tuple[str, list[str]]:
         rng = rngs[i]
         fast = type(rng) is random.Random
         getbits = rng.getrandbits
         wc = L_whole[i]
-        lab = L_lab[i]
-
-        # --- GPT-3.5
         listed = L_order_whole[i][: L_n_listed[i]]
         if compat and L_tied[i]:
             first = _first_positions(stack[i], listed)
@@ -442,10 +449,10 @@ def _contexts(
                 text += f"{_HEADERS[r + 1]}{phrases[0]} and {phrases[1]}.\n"
             else:
                 text += f"{_HEADERS[r + 1]}{phrases[0]}.\n"
-        g35.append(text)
-        empties.append(",".join(empty))
+        return text, empty
 
-        # --- GPT-4V class block
+    def _gpt4v_text(i: int) -> tuple[str, str]:
+        lab = L_lab[i]
         present = L_order_whole[i][: L_npres[i]]
         if compat and len(present) > 1:
             first = _first_positions(stack[i], present)
@@ -461,9 +468,8 @@ def _contexts(
             else:  # compat mode on maps larger than 256 x 256
                 lines.append(f"{_GPT4V_NAMES[c]}: " + "".join(
                     f" {_PARTS[p]}: {parts[p] / 16384.0:.2%} " for p in range(5)) + "\n")
-        cls_blocks.append("".join(lines))
+        cls_block = "".join(lines)
 
-        # --- GPT-4V region block
         lines = []
         for r in range(5):
             m = L_npr[i][r]
@@ -474,7 +480,17 @@ def _contexts(
             else:
                 body = "" if compat else " no labelled land cover;"
             lines.append(f"{REGION_SLUGS[r + 1]} distribution:{body}\n")
-        reg_blocks.append("".join(lines))
+        return cls_block, "".join(lines)
+
+    for i in range(n):
+        if gpt35:
+            text, empty = _gpt35_text(i)
+            g35.append(text)
+            empties.append(",".join(empty))
+        if gpt4v:
+            a, b = _gpt4v_text(i)
+            cls_blocks.append(a)
+            reg_blocks.append(b)
     return g35, cls_blocks, reg_blocks, empties
 
 
@@ -509,7 +525,7 @@ def gpt35_context(labels: np.ndarray, *, compat: bool = False, rng: random.Rando
     if np.ndim(labels) != 2:
         raise LabelError(f"gpt35_context takes one (H, W) label map, got shape {np.shape(labels)}")
     stack = as_label_stack(labels)
-    return _contexts(stack, _counts_of(stack), compat, [_check_rng(rng)])[0][0]
+    return _contexts(stack, _counts_of(stack), compat, [_check_rng(rng)], gpt4v=False)[0][0]
 
 
 def gpt4v_context(labels: np.ndarray, *, compat: bool = False) -> tuple[str, str]:
@@ -532,7 +548,8 @@ def gpt4v_context(labels: np.ndarray, *, compat: bool = False) -> tuple[str, str
     if np.ndim(labels) != 2:
         raise LabelError(f"gpt4v_context takes one (H, W) label map, got shape {np.shape(labels)}")
     stack = as_label_stack(labels)
-    _, cls_block, reg_block, _ = _contexts(stack, _counts_of(stack), compat, [random.Random(DEFAULT_SEED)])
+    counts = _counts_of(stack)
+    _, cls_block, reg_block, _ = _contexts(stack, counts, compat, [random.Random(DEFAULT_SEED)], gpt35=False)
     return cls_block[0], reg_block[0]
 
 

@@ -109,7 +109,8 @@ def gpt4v_region_reference(image: np.ndarray) -> str:
 
 def gpt4v_class_reference(image: np.ndarray) -> str:
     """The GPT-4V script's ``analyze_image(image)``."""
-    parts = _quarters(image, ["top left part", "top right part", "bottom left part", "bottom right part", "middle part"])
+    names = ["top left part", "top right part", "bottom left part", "bottom right part", "middle part"]
+    parts = _quarters(image, names)
     out = ""
     for value in Counter(list(image.reshape(-1))):
         if value == 0:

@@ -308,8 +308,10 @@ def test_stats_table_rows_match_functions_and_are_batch_independent():
         assert t["tile_id"].tolist() == ids
         assert np.array_equal(stats.counts_from_table(t), stats.region_counts(maps))
         for i in (0, 5, 12):
-            assert t.loc[i, "gpt35_context"] == stats.gpt35_context(maps[i], compat=compat, rng=stats.tile_rng(5, ids[i]))
-            assert (t.loc[i, "gpt4v_class_block"], t.loc[i, "gpt4v_region_block"]) == stats.gpt4v_context(maps[i], compat=compat)
+            rng = stats.tile_rng(5, ids[i])
+            assert t.loc[i, "gpt35_context"] == stats.gpt35_context(maps[i], compat=compat, rng=rng)
+            blocks = (t.loc[i, "gpt4v_class_block"], t.loc[i, "gpt4v_region_block"])
+            assert blocks == stats.gpt4v_context(maps[i], compat=compat)
         assert set(t["stats_version"]) == {stats.STATS_VERSION} and set(t["compat"]) == {compat}
     assert np.allclose(t[list(stats.SHARE_COLUMNS)].sum(axis=1), 1.0)
     last = t.iloc[-1]
