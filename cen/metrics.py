@@ -393,7 +393,7 @@ def ptb_tokenize(texts: Sequence[str], *, java: str | None = None, timeout: floa
     if proc.returncode != 0:
         raise MetricsError(f"PTB tokenizer failed (exit {proc.returncode}): {proc.stderr.decode(errors='replace')[-500:]}")
     lines = proc.stdout.decode().split("\n")
-    if len(lines) < len(texts) or any(lines[len(texts):][i].strip() for i in range(len(lines) - len(texts))):
+    if len(lines) < len(texts) or any(extra.strip() for extra in lines[len(texts):]):
         raise MetricsError(f"PTB tokenizer returned {len(lines)} lines for {len(texts)} captions")
     return [" ".join(w for w in line.rstrip().split(" ") if w not in PTB_PUNCTUATIONS) for line in lines[: len(texts)]]
 
@@ -644,7 +644,7 @@ def meteor(
     statistics go back, in image order, in one ``EVAL`` line to the first process.
     """
     lines = meteor_score_lines(gts, res, ids)
-    processes = max(1, min(processes, len(lines) // 50 + 1))
+    processes = max(1, min(processes, len(lines)))
     bounds = np.linspace(0, len(lines), processes + 1).astype(int)
     procs = [_acquire_meteor(java, timeout) for _ in range(processes)]
     ok = False
@@ -674,6 +674,16 @@ def meteor(
         for p in procs:
             _release_meteor(p, ok)
     return float(answer[-1]), np.array([float(x) for x in answer[:-1]]), stats
+
+
+METEOR_LINES_PER_PROCESS = 1500
+"""Default: one more METEOR process per this many images. A process costs ~7 s of CPU to start
+(it loads the paraphrase table), which splitting only repays when each gets enough lines."""
+
+
+def default_meteor_processes(n_images: int) -> int:
+    """METEOR processes for ``n_images``: one per :data:`METEOR_LINES_PER_PROCESS`, at most the CPU count (max 4)."""
+    return max(1, min(os.cpu_count() or 1, 4, -(-n_images // METEOR_LINES_PER_PROCESS)))
 
 
 def meteor_from_statistics(stat_rows: np.ndarray, *, java: str, timeout: float = 120.0) -> np.ndarray:
@@ -892,8 +902,8 @@ def evaluate(
 
     ``metrics``: any of :data:`METRIC_KEYS` (``"Bleu"`` means all four; default all). Input is
     checked by :func:`validate` with the given policies. ``tokenize=False`` takes the captions as
-    already tokenized. METEOR uses ``meteor_processes`` processes (default: CPU count, at most 4)
-    and gives up when a process answers nothing for ``meteor_timeout`` seconds.
+    already tokenized. METEOR uses ``meteor_processes`` processes (default
+    :func:`default_meteor_processes`: more only for large inputs) and gives up when a process answers nothing for ``meteor_timeout`` seconds.
     Java missing, SPICE jars missing or a SPICE failure are reported in ``not_computed``;
     the other metrics still run.
     """
@@ -943,7 +953,7 @@ def evaluate(
         if java is None:
             not_computed["METEOR"] = java_missing_message()
         else:
-            procs = meteor_processes or min(os.cpu_count() or 1, 4)
+            procs = meteor_processes or default_meteor_processes(len(ids))
             run_bg("METEOR", lambda: meteor(gts, res, ids, java=java, processes=procs, timeout=meteor_timeout))
     if "SPICE" in wanted:
         reason = spice_unavailable_reason(java)
