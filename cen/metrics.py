@@ -837,7 +837,6 @@ class Evaluation:
 
     def resampled(self, weights: np.ndarray, meteor_timeout: float = 120.0) -> pd.DataFrame:
         """Corpus scores for each row of image weights (R, N) (bootstrap counts); columns = metrics."""
-        n = len(self.per_image)
         w = np.asarray(weights, dtype=np.float64)
         out: dict[str, np.ndarray] = {}
         if self.bleu_stats is not None:
@@ -851,7 +850,6 @@ class Evaluation:
             if key in self.per_image:
                 out[key] = w @ self.per_image[key].to_numpy(dtype=np.float64) / w.sum(axis=1)
         cols = [k for k in METRIC_KEYS if k in out]
-        del n
         return pd.DataFrame({k: out[k] for k in cols})
 
     def bootstrap(self, resamples: int = 1000, *, seed: int = 0, level: float = 0.95) -> pd.DataFrame:

@@ -375,3 +375,17 @@ def test_cli_evaluate_writes_scores_and_reports_bad_input(tmp_path, capsys):
     cands.write_text('{"image_id": "a", "caption": "water and trees"}\n')
     assert main(["metrics", "evaluate", str(refs), str(cands), "--metrics", "ROUGE_L"]) == 1
     assert "cands.jsonl: no candidate for 1 of 2" in capsys.readouterr().err
+
+
+@needs_java
+def test_a_failing_spice_is_reported_and_the_other_metrics_still_run(monkeypatch, tmp_path):
+    jars = tmp_path / "corenlp"
+    jars.mkdir()
+    for name in M.CORENLP_JARS:
+        (jars / name).write_bytes(b"not a jar")
+    monkeypatch.setenv(M.SPICE_ENV, str(jars))
+    monkeypatch.setenv("CEN_CACHE_DIR", str(tmp_path / "cache"))
+    assert M.spice_jar_dir() == jars
+    ev = M.evaluate({"a": ["water and trees"]}, {"a": "water and trees"}, metrics=["SPICE", "ROUGE_L"])
+    assert ev.not_computed["SPICE"].startswith("SPICE failed")
+    assert ev.scores == {"ROUGE_L": 1.0}
