@@ -351,6 +351,13 @@ class StageRun:
         return computed / self.seconds if self.seconds > 0 else float("nan")
 
 
+def _slug(name: str) -> str:
+    """Short label of a stage name for task keys and the progress bar (``stats_table_from_tiles``)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_]+", "-", name.split("[", 1)[0].rsplit(".", 1)[-1]).strip("-") or "stage"
+
+
 def _stage_name(stage: Stage, name: str | None) -> str:
     if name:
         return name
@@ -445,15 +452,17 @@ def run_stage(
 
     failures: dict[int, BaseException] = {}
     with connect(client, **(cluster_kwargs or {})) as c, \
-            _progress(len(parts), f"{name.rsplit('.', 1)[-1]} ({len(parts) - len(todo)} done before)",
-                      progress) as bar:
+            _progress(len(parts), f"{_slug(name)} ({len(parts) - len(todo)} done before)", progress) as bar:
         bar.update(len(parts) - len(todo))
         link = dashboard_link(c)
         if link and todo:
             bar.write(f"Dask dashboard: {link}")
         if c is None:
             for p in todo:
-                results.append(run_partition(*args(p)))
+                try:
+                    results.append(run_partition(*args(p)))
+                except Exception as exc:  # noqa: BLE001 - reported together at the end, as on a cluster
+                    failures[p.index] = exc
                 bar.update(1)
         else:
             results += _run_on_cluster(c, todo, args, name, retries, max_in_flight, bar, failures)
@@ -484,7 +493,7 @@ def _run_on_cluster(client: Any, todo: list[Partition], args: Callable[[Partitio
         max_in_flight = 2 * threads
     queue = iter(todo)
     results: list[PartitionResult] = []
-    slug = name.rsplit(".", 1)[-1]
+    slug = _slug(name)
 
     index_of: dict[str, int] = {}
 
