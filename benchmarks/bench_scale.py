@@ -5,7 +5,8 @@ Part 1 (the goal): 173,488 label tiles (the release's 163,488 + 10,000 captions'
 classes, no files), through :func:`cen.stats.stats_table` (counts + both contexts) into
 partitioned Parquet by :func:`cen.scale.run_stage`. The same task code runs twice: in this process
 (``client="sync"``, the single-process baseline) and on a LocalCluster of 2 single-threaded worker
-processes. Reports tiles/s, the ratio, CPU seconds per tile, peak memory per worker, machine load,
+processes, taking turns on slices of the tiles (interleaved rounds) so that the load of other
+users of a shared machine falls on both alike. Reports tiles/s, the ratio, CPU seconds per tile, peak memory per worker, machine load,
 and checks both runs wrote identical tables.
 
 Part 2 (the estimate): measured per-tile costs of rebuilding from COGs -- a 512-px WorldCover
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -86,19 +88,39 @@ def load() -> str:
     return f"load {one:.2f}/{five:.2f} (1/5 min) on {os.cpu_count()} CPUs"
 
 
-def run_part1(n_tiles: int, workers: int, partition_size: int, work: Path) -> dict:
+@dataclass
+class Totals:
+    """One mode's runs summed over the interleaved rounds."""
+
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    n_rows: int = 0
+    n_partitions: int = 0
+    peak_rss_by_worker: dict = field(default_factory=dict)
+
+    def add(self, run: scale.StageRun) -> None:
+        self.seconds += run.seconds
+        self.cpu_seconds += run.cpu_seconds
+        self.n_rows += run.n_rows
+        self.n_partitions += run.n_partitions
+        for w, peak in run.peak_rss_by_worker.items():
+            self.peak_rss_by_worker[w] = max(self.peak_rss_by_worker.get(w, 0), peak)
+
+    @property
+    def tiles_per_second(self) -> float:
+        return self.n_rows / self.seconds
+
+
+def run_part1(n_tiles: int, workers: int, partition_size: int, work: Path, rounds: int) -> dict:
+    """Single process and cluster take turns on ``rounds`` slices of the tiles, so that the other
+    sessions' load, which drifts over minutes, falls on both alike."""
     from distributed import Client
 
     tiles = pd.DataFrame({"tile_id": [f"bench_{i:06d}" for i in range(n_tiles)]})
-    print(f"\n== statistics over {n_tiles:,} label tiles, partitions of {partition_size} ==")
-    ceiling = machine_ceiling(workers, 3000)
-    print(f"machine ceiling now: {workers} plain processes run {ceiling:.2f}x one process on the same work; {load()}")
-    single = scale.run_stage(stats_stage, tiles, work / "single", client="sync", partition_size=partition_size,
-                             stage_name="bench", overwrite=True)
-    single_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(f"single process: {single.seconds:.1f} s, {single.tiles_per_second:,.0f} tiles/s, "
-          f"{1e3 * single.cpu_seconds / n_tiles:.3f} ms CPU/tile, peak RSS {single_peak / 2**20:.0f} MiB; {load()}")
-
+    print(f"\n== statistics over {n_tiles:,} label tiles, partitions of {partition_size}, {rounds} interleaved rounds ==")
+    ceilings = [machine_ceiling(workers, 3000)]
+    print(f"machine ceiling now: {workers} plain processes run {ceilings[0]:.2f}x one process on the same work; {load()}")
+    single, dist = Totals(), Totals()
     t0 = time.perf_counter()
     with scale.local_cluster(workers, dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
@@ -106,23 +128,39 @@ def run_part1(n_tiles: int, workers: int, partition_size: int, work: Path) -> di
         client.run(lambda: __import__("cen.stats"))  # imports belong to start-up, not to the run
         startup = time.perf_counter() - t0
         print(f"LocalCluster of {workers} workers up in {startup:.1f} s (dashboard {client.dashboard_link}); {load()}")
-        dist = scale.run_stage(stats_stage, tiles, work / "cluster", client=client, partition_size=partition_size,
-                               stage_name="bench", overwrite=True)
+        bounds = np.linspace(0, n_tiles, rounds + 1).astype(int)
+        for k in range(rounds):
+            part = tiles.iloc[bounds[k]:bounds[k + 1]]
+            one = scale.run_stage(stats_stage, part, work / "single" / f"round{k}", client="sync",
+                                  partition_size=partition_size, stage_name="bench", progress=False)
+            two = scale.run_stage(stats_stage, part, work / "cluster" / f"round{k}", client=client,
+                                  partition_size=partition_size, stage_name="bench", progress=False)
+            single.add(one)
+            dist.add(two)
+            print(f"round {k + 1}/{rounds}: single {one.tiles_per_second:,.0f} tiles/s, {workers} workers "
+                  f"{two.tiles_per_second:,.0f} tiles/s ({two.tiles_per_second / one.tiles_per_second:.2f}x); {load()}")
+    single_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    ceilings.append(machine_ceiling(workers, 3000))
+    ceiling = float(np.mean(ceilings))
+    print(f"single process: {single.seconds:.1f} s, {single.tiles_per_second:,.0f} tiles/s, "
+          f"{1e3 * single.cpu_seconds / n_tiles:.3f} ms CPU/tile, peak RSS {single_peak / 2**20:.0f} MiB")
     print(f"{workers} workers: {dist.seconds:.1f} s, {dist.tiles_per_second:,.0f} tiles/s, "
-          f"{1e3 * dist.cpu_seconds / n_tiles:.3f} ms CPU/tile; {load()}")
+          f"{1e3 * dist.cpu_seconds / n_tiles:.3f} ms CPU/tile")
     for w, peak in sorted(dist.peak_rss_by_worker.items()):
         print(f"  worker {w}: peak RSS {peak / 2**20:.0f} MiB")
+    print(f"machine ceiling before/after: {ceilings[0]:.2f}x / {ceilings[1]:.2f}x; {load()}")
 
     # identical output: same files, same rows, same dataset-level statistics
-    a = scale.dataset_stats(work / "single", client="sync", progress=False)
-    b = scale.dataset_stats(work / "cluster", client="sync", progress=False)
-    ids_a = pd.read_parquet(work / "single", columns=["tile_id"])["tile_id"]
-    ids_b = pd.read_parquet(work / "cluster", columns=["tile_id"])["tile_id"]
+    files_a = sorted((work / "single").glob("round*/part-*.parquet"))
+    files_b = sorted((work / "cluster").glob("round*/part-*.parquet"))
+    a = scale.dataset_stats(files_a, client="sync", progress=False)
+    b = scale.dataset_stats(files_b, client="sync", progress=False)
+    ids_a = pd.concat([pd.read_parquet(f, columns=["tile_id"]) for f in files_a])["tile_id"]
+    ids_b = pd.concat([pd.read_parquet(f, columns=["tile_id"]) for f in files_b])["tile_id"]
     lost_or_dup = (n_tiles - ids_b.nunique()) + (len(ids_b) - ids_b.nunique())
     same = (ids_a.tolist() == ids_b.tolist() and a.class_frame().equals(b.class_frame())
-            and a.region_frame().equals(b.region_frame()))
-    first = sorted(Path(work / "single").glob("part-*.parquet"))[0]
-    same = same and pd.read_parquet(first).equals(pd.read_parquet(work / "cluster" / first.name))
+            and a.region_frame().equals(b.region_frame())
+            and pd.read_parquet(files_a[0]).equals(pd.read_parquet(files_b[0])))
     ratio = dist.tiles_per_second / single.tiles_per_second
     print(f"ratio {ratio:.2f}x; outputs identical: {same}; tiles lost or duplicated: {lost_or_dup}")
     return {"single": single, "dist": dist, "ratio": ratio, "same": same, "lost_or_dup": lost_or_dup,
@@ -246,6 +284,7 @@ def main() -> None:
     parser.add_argument("--tiles", type=int, help=f"label tiles [{N_RELEASE_TILES:,}]")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--partition-size", type=int, default=500, help="tiles per task [500]")
+    parser.add_argument("--rounds", type=int, help="interleaved single/cluster rounds [4; 2 with --quick]")
     parser.add_argument("--rebuild-tiles-per-task", type=int, default=16, help="512-px tiles per rebuild task [16]")
     parser.add_argument("--rtt", type=float, default=0.08, help="assumed bucket round trip per request, s [0.08]")
     parser.add_argument("--mbps", type=float, default=50.0, help="assumed per-worker bandwidth, MB/s [50]")
@@ -253,10 +292,11 @@ def main() -> None:
                         help="assumed bytes moved per band read (one 1024^2 uint16 DEFLATE block), MB [1.5]")
     args = parser.parse_args()
     n_tiles = args.tiles or (12_000 if args.quick else N_RELEASE_TILES)
+    args.rounds = args.rounds or (2 if args.quick else 4)
     print(f"bench_scale: {n_tiles:,} tiles, {args.workers} workers; {load()}")
     work = Path(tempfile.mkdtemp(prefix="bench_scale_"))
     try:
-        p1 = run_part1(n_tiles, args.workers, args.partition_size, work)
+        p1 = run_part1(n_tiles, args.workers, args.partition_size, work, args.rounds)
         costs = run_part2(work, repeats=3 if args.quick else 8)
     finally:
         shutil.rmtree(work, ignore_errors=True)
