@@ -59,28 +59,36 @@ def stats_stage(tiles: pd.DataFrame) -> pd.DataFrame:
     return stats.stats_table(np.stack([synthetic_label(t) for t in ids]), ids)
 
 
-def _calibration_task(n: int) -> float:
-    t0 = time.perf_counter()
+def _calibration_task(n: int) -> tuple[float, float]:
+    t0, c0 = time.perf_counter(), time.process_time()
     stats_stage(pd.DataFrame({"tile_id": [f"cal_{i:06d}" for i in range(n)]}))
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+CALIBRATION: list[dict] = []
+"""Each :func:`machine_ceiling` measurement: speed-up and CPU seconds per tile alone / together."""
 
 
 def machine_ceiling(workers: int, n: int) -> float:
     """Speed-up the machine gives *right now* to ``workers`` plain processes on the same work (no Dask).
 
     One process alone does ``n`` tiles, then ``workers`` processes do ``n`` each at once; the
-    ratio of throughputs is what any scheduler could get at best under the current load.
+    ratio of throughputs is what any scheduler could get at best under the current load. CPU
+    seconds per tile alone vs together show how much running side by side inflates CPU time
+    on this machine by itself (shared caches / cores), with no Dask involved.
     """
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing as mp
 
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
         list(pool.map(_calibration_task, [200] * workers))  # warm up imports
-        alone = pool.submit(_calibration_task, n).result()
+        alone, alone_cpu = pool.submit(_calibration_task, n).result()
         t0 = time.perf_counter()
-        list(pool.map(_calibration_task, [n] * workers))
-        together = time.perf_counter() - t0
-    return workers * alone / together
+        together = list(pool.map(_calibration_task, [n] * workers))
+        wall = time.perf_counter() - t0
+    cpu_together = float(np.mean([c for _, c in together]))
+    CALIBRATION.append({"ceiling": workers * alone / wall, "cpu_alone": alone_cpu / n, "cpu_together": cpu_together / n})
+    return workers * alone / wall
 
 
 def load() -> str:
@@ -149,6 +157,9 @@ def run_part1(n_tiles: int, workers: int, partition_size: int, work: Path, round
     for w, peak in sorted(dist.peak_rss_by_worker.items()):
         print(f"  worker {w}: peak RSS {peak / 2**20:.0f} MiB")
     print(f"machine ceiling before/after: {ceilings[0]:.2f}x / {ceilings[1]:.2f}x; {load()}")
+    inflation = np.mean([c["cpu_together"] / c["cpu_alone"] for c in CALIBRATION])
+    print(f"plain processes (no Dask) side by side need {inflation:.2f}x the CPU per tile of one alone; the workers "
+          f"needed {dist.cpu_seconds / single.cpu_seconds:.2f}x the single process's")
 
     # identical output: same files, same rows, same dataset-level statistics
     files_a = sorted((work / "single").glob("round*/part-*.parquet"))
@@ -314,6 +325,9 @@ def main() -> None:
     print(f"\nsummary: single {p1['single'].tiles_per_second:,.0f} tiles/s, {args.workers} workers "
           f"{p1['dist'].tiles_per_second:,.0f} tiles/s, peak RSS per worker {peak_worker:.0f} MiB "
           f"(single process {p1['single_peak'] / 2**20:.0f} MiB); {load()}")
+    cpu_ratio = args.workers * p1["single"].cpu_seconds / p1["dist"].cpu_seconds
+    print(f"(if each worker had a core of its own: {cpu_ratio:.2f}x = {args.workers} x single-process CPU per tile / "
+          f"worker CPU per tile, all Dask overhead included)")
     print(f"(speed-up {p1['ratio']:.2f}x = {p1['ratio'] / p1['ceiling']:.0%} of the {p1['ceiling']:.2f}x this loaded "
           f"machine gave {args.workers} plain processes during the run)")
     print(f"RESULT scale_speedup_{args.workers}workers={p1['ratio']:.2f} goal=>=1.7 "
