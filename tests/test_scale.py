@@ -540,3 +540,43 @@ def test_template_generation_sharded_equals_one_pass(tmp_path):
     one = generate(prompting.build_requests(table, "gpt35"), cfg).captions
     assert sharded["tile_id"].tolist() == ids
     assert sharded["text"].tolist() == one["text"].tolist() and set(sharded["status"]) == {"ok"}
+
+
+def worldcover_codes_stage(tiles: pd.DataFrame, href: str) -> pd.DataFrame:
+    """Source read + label alignment: WorldCover codes on each tile's grid (SHA-256 and land pixels)."""
+    import hashlib
+
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    from cen.sources import worldcover
+    from cen.tiling import Grid
+
+    rows = []
+    for r in tiles.itertuples(index=False):
+        grid = Grid(CRS.from_user_input(r.crs), Affine(*r.transform), int(r.width), int(r.height))
+        codes = worldcover.read_worldcover(grid, hrefs={"N00E006": href}).codes
+        rows.append({"tile_id": r.tile_id, "codes_sha256": hashlib.sha256(codes.tobytes()).hexdigest(),
+                     "land_pixels": int(((codes != 80) & (codes != 0)).sum())})
+    return pd.DataFrame(rows)
+
+
+def test_real_worldcover_cog_over_http_on_workers_equals_committed_crop(client, shared_data, http_server, tmp_path):
+    """Workers read label windows of the real 36,000-px N00E006 COG over HTTP; the result equals
+    reading the committed São Tomé crop (cut from that COG) in this process."""
+    import shutil
+
+    from cen import tiling
+    from cen.sources import demo
+
+    real = shared_data / "esa-worldcover" / "ESA_WorldCover_10m_2020_v100_N00E006_Map.tif"
+    shutil.copy(real, http_server.root / "wc.tif")
+    grid = demo.label_grid(demo.DEMO_WORLDCOVER[2020])
+    tiles = pd.DataFrame([tiling.tile_record(t) for t in grid.tiles(source="wc")[40:52]]).drop(columns="geometry")
+    run = scale.run_stage(functools.partial(worldcover_codes_stage, href=f"{http_server.url}/wc.tif"), tiles,
+                          tmp_path / "codes", client=client, partition_size=3, stage_name="wc", progress=False)
+    assert run.n_rows == 12 and any(r.path.startswith("/wc.tif") and r.range for r in http_server.requests)
+    remote = scale.read_stage(tmp_path / "codes")
+    local = worldcover_codes_stage(tiles, str(demo.DEMO_WORLDCOVER[2020]))
+    pd.testing.assert_frame_equal(remote, local)
+    assert remote["land_pixels"].sum() > 0
