@@ -455,7 +455,7 @@ def run_stage(
             _progress(len(parts), f"{_slug(name)} ({len(parts) - len(todo)} done before)", progress) as bar:
         bar.update(len(parts) - len(todo))
         link = dashboard_link(c)
-        if link and todo:
+        if link and todo and progress:
             bar.write(f"Dask dashboard: {link}")
         if c is None:
             for p in todo:
@@ -673,7 +673,7 @@ def reduce_partitions(
             from distributed import as_completed
 
             link = dashboard_link(c)
-            if link:
+            if link and progress:
                 bar.write(f"Dask dashboard: {link}")
             futures = [c.submit(reduce_chunk, ch, partial, combine, columns, batch_size, pure=False)
                        for ch in chunks]
