@@ -15,7 +15,6 @@ any tiles/captions Parquet pair.
 from __future__ import annotations
 
 import datetime as _dt
-import html
 from pathlib import Path
 from typing import Any, Iterable, Literal
 

@@ -19,9 +19,7 @@ import base64
 import html
 import io
 import json
-import os
 import re
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +34,7 @@ from folium.map import Layer
 from folium.plugins import HeatMap, MarkerCluster
 
 from cen import paths
+from cen.tables import write_bytes
 
 NATURAL_EARTH = paths.DATA_DIR / "naturalearth" / "ne_110m_admin_0_countries.shp"
 """Natural Earth 1:110m Admin 0 countries (public domain), committed with the demo data."""
@@ -414,25 +413,11 @@ def folium_map(
     return m
 
 
-def _atomic_write(path: Path, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def save_html(m: folium.Map, path: str | Path) -> Path:
     """Write the map as one HTML file (atomically); offline maps need nothing else."""
     if "cen_offline_js" in m.get_root().header._children:
         _strip_cdn_assets(m)  # plugins added after folium_map() also lose their CDN links
-    return _atomic_write(Path(path), m.get_root().render().encode("utf-8"))
+    return write_bytes(Path(path), m.get_root().render().encode("utf-8"))
 
 
 # ----------------------------------------------------------------------------- static maps
@@ -496,4 +481,4 @@ def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
         raise ValueError(f"{path}: unsupported figure format {fmt!r}; use .png, .svg or .pdf")
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight")
-    return _atomic_write(path, buf.getvalue())
+    return write_bytes(path, buf.getvalue())

@@ -46,6 +46,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cen.tables import atomic_path, read_table
+
 log = logging.getLogger(__name__)
 
 SCALE_VERSION = "1"
@@ -264,7 +266,6 @@ def _to_arrow(frame: pd.DataFrame) -> pa.Table:
 
 def write_partition(frame: pd.DataFrame, path: str | Path, meta: PartitionMeta) -> Path:
     """Write one partition atomically: a hidden temporary file beside ``path``, then rename."""
-    from cen.tiling import atomic_path
 
     table = _to_arrow(frame)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}),
@@ -388,7 +389,6 @@ def _write_plan(out_dir: Path, stage_name: str, parts: list[Partition], n_tiles:
                 f.unlink()
     for stale in out_dir.glob(".part-*.tmp.parquet"):  # left by a writer killed before its rename
         stale.unlink(missing_ok=True)
-    from cen.tiling import atomic_path
 
     with atomic_path(plan_path) as tmp:
         tmp.write_text(json.dumps(plan, indent=1))
@@ -540,7 +540,6 @@ def merge_stage(out_dir: str | Path, path: str | Path) -> Path:
     Memory holds one partition; the file is written atomically and keeps GeoParquet metadata
     when the partitions have it (e.g. to hand ``stats.parquet`` to the next notebook).
     """
-    from cen.tiling import atomic_path
 
     files = partition_files(out_dir)
     if not files:
@@ -744,9 +743,7 @@ def _read_tiles(tiles: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, Path | 
     if isinstance(tiles, pd.DataFrame):
         return tiles, None
     path = Path(tiles)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: tiles table not found (run notebook 01 / cen.sources first)")
-    return pd.read_parquet(path), path.parent
+    return read_table(path, ("tile_id",), what="tiles table", made_by="notebook 01 / cen.sources"), path.parent
 
 
 def run_stats(
@@ -858,7 +855,6 @@ def build_samples(
     from shapely import wkt
 
     from cen import tiling
-    from cen.tiling import atomic_path
 
     workdir = Path(workdir)
     tiles_dir = workdir / "tiles"

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from cen.landcover import CLASSES, N_INDICES, class_names
+from cen.tables import read_table, write_parquet
 
 STATS_VERSION = "1"
 """Version of the statistics and context texts; stored in every ``stats.parquet`` row."""
@@ -697,9 +698,7 @@ def _load_tiles(tiles: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, Path | 
     if isinstance(tiles, pd.DataFrame):
         return tiles, None, "tiles table"
     path = Path(tiles)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: tiles table not found (run notebook 01 / cen.sources first)")
-    return pd.read_parquet(path), path.parent, str(path)
+    return read_table(path, ("tile_id", "label_path"), what="tiles table", made_by="notebook 01 / cen.sources"), path.parent, str(path)
 
 
 def stats_table_from_tiles(
@@ -761,12 +760,7 @@ def stats_table_from_tiles(
 
 def write_stats(table: pd.DataFrame, path: str | Path) -> Path:
     """Write a stats table to Parquet atomically (temporary name, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    table.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    return write_parquet(table, path)
 
 
 STATS_REQUIRED = ("tile_id", *COUNT_COLUMNS, *CONTEXT_COLUMNS, "stats_version", "compat")
@@ -774,13 +768,7 @@ STATS_REQUIRED = ("tile_id", *COUNT_COLUMNS, *CONTEXT_COLUMNS, "stats_version", 
 
 def read_stats(path: str | Path) -> pd.DataFrame:
     """Read ``stats.parquet``, checking the columns later stages rely on and the version."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: stats table not found (run notebook 02 / cen.stats first)")
-    table = pd.read_parquet(path)
-    missing = [c for c in STATS_REQUIRED if c not in table.columns]
-    if missing:
-        raise KeyError(f"{path}: missing column {missing[0]!r} ({len(missing)} required columns missing)")
+    table = read_table(path, STATS_REQUIRED, what="stats table", made_by="notebook 02 / cen.stats")
     versions = set(table["stats_version"].astype(str))
     if versions - {STATS_VERSION}:
         raise ValueError(f"{path}: column 'stats_version' holds {sorted(versions)}, this code reads {STATS_VERSION!r}")

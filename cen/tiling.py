@@ -30,8 +30,6 @@ All files are written atomically (temporary name in the same folder, then rename
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Literal, Mapping, Sequence
@@ -45,6 +43,7 @@ from rasterio.windows import Window
 from shapely.geometry import Polygon, shape
 
 from cen import landcover
+from cen.tables import atomic_path, read_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -329,22 +328,6 @@ def band_group_to_uint8(stack: np.ndarray, group: str, bands: Sequence[str] = S2
 
 
 # --- writers ---------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:
     """Write an ``(H, W, 3)`` or ``(H, W)`` uint8 array as PNG (atomically)."""
@@ -751,14 +734,8 @@ def read_tiles_table(path: str | Path):
     """Read ``tiles.parquet``; raises ``ValueError`` naming the file and any missing column."""
     import geopandas as gpd
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: tiles table not found (run notebook 01 data sourcing first)")
-    frame = gpd.read_parquet(path)
-    missing = [c for c in TILES_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path}: tiles table lacks column(s) {', '.join(missing)}")
-    return frame
+    return read_table(path, TILES_COLUMNS, what="tiles table", made_by="notebook 01 data sourcing",
+                      reader=gpd.read_parquet, error=ValueError)
 
 
 def tiles_summary(frame) -> pd.DataFrame:

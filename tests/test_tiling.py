@@ -12,6 +12,7 @@ from rasterio.windows import Window
 
 from cen import landcover, paths, tiling
 from cen.tiling import Grid, TilingError
+from cen.tables import atomic_path
 
 S2_WIN = paths.DATA_DIR / "sentinel2" / "S2A_18SVG_20160112_L1C" / "r0256_c0768"
 WC_CROP = paths.DATA_DIR / "worldcover" / "ESA_WorldCover_10m_2020_v100_N00E006_SaoTome_Map.tif"
@@ -106,7 +107,7 @@ def test_geotiff_is_lossless_and_atomic(tmp_path):
         assert src.compression.name.lower() == "deflate"
     assert [p.name for p in tmp_path.iterdir()] == ["a.tif"]  # no temporary left behind
     with pytest.raises(ValueError):
-        with tiling.atomic_path(tmp_path / "b.tif") as tmp:
+        with atomic_path(tmp_path / "b.tif") as tmp:
             tmp.write_text("half")
             raise ValueError("interrupted")
     assert not (tmp_path / "b.tif").exists() and len(list(tmp_path.iterdir())) == 1

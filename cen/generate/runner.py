@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
 import random
 import threading
 import time
@@ -43,6 +42,7 @@ from cen.generate.ledger import BudgetExceeded, CostLedger
 from cen.generate.split import split_answer
 from cen.generate.template import TEMPLATE_CAPTIONER_VERSION, caption_from_counts
 from cen.prompting import Price, PromptRequest, count_message_tokens
+from cen.tables import read_table, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -440,27 +440,15 @@ def captions_frame(outcomes: Sequence[Outcome], cfg: GenerateConfig) -> pd.DataF
 
 def write_captions(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write a captions table atomically (temporary name, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     missing = [c for c in ("tile_id", "paradigm", "text", "status") if c not in frame.columns]
     if missing:
         raise KeyError(f"captions table lacks column {missing[0]!r}")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    return write_parquet(frame, path)
 
 
 def read_captions(path: str | Path) -> pd.DataFrame:
     """Read ``captions.parquet``, checking the columns later stages rely on."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: captions table not found (run notebook 03 / `cen generate` first)")
-    frame = pd.read_parquet(path)
-    missing = [c for c in CAPTION_COLUMNS if c not in frame.columns]
-    if missing:
-        raise KeyError(f"{path}: missing column {missing[0]!r} ({len(missing)} caption columns missing)")
-    return frame
+    return read_table(path, CAPTION_COLUMNS, what="captions table", made_by="notebook 03 / `cen generate`")
 
 
 def build_workdir_requests(workdir: str | Path, paradigms: Sequence[str] = ("gpt35",), *, limit: int | None = None,

@@ -24,6 +24,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from cen import paths, tiling
+from cen.tables import atomic_path
 
 NATURAL_EARTH = paths.DATA_DIR / "naturalearth" / "ne_110m_admin_0_countries.shp"
 EXCLUDED_CONTINENTS = ("Antarctica", "Seven seas (open ocean)")
@@ -179,7 +180,7 @@ def build_sample(
         status="ok",
     )
     row["geometry"] = row["geometry"].wkt
-    with tiling.atomic_path(done) as tmp:
+    with atomic_path(done) as tmp:
         tmp.write_text(json.dumps(row, default=str))
     return row
 
@@ -209,7 +210,7 @@ def build_samples(
     frame = tiling.tiles_frame(rows)
     tiling.write_tiles_table(workdir / "tiles.parquet", frame)
     skipped_df = pd.DataFrame(skipped, columns=["sample_id", "lon", "lat", "status", "reason"])
-    with tiling.atomic_path(workdir / "samples_skipped.csv") as tmp:
+    with atomic_path(workdir / "samples_skipped.csv") as tmp:
         skipped_df.to_csv(tmp, index=False)
     return frame, skipped_df
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cen.tables import read_table, write_parquet
 from cen.verify import lexicon as lx
 from tqdm.auto import tqdm
 
@@ -178,23 +179,13 @@ def verify_captions(captions: pd.DataFrame, counts: np.ndarray, log: DecisionLog
 
 def write_verified(table: pd.DataFrame, path: str | Path) -> Path:
     """Write ``captions_verified.parquet`` atomically."""
-    from cen.tiling import atomic_path
-
-    with atomic_path(path) as tmp:
-        table.to_parquet(tmp, index=False)
-    return Path(path)
+    return write_parquet(table, path)
 
 
 def read_captions(path: str | Path) -> pd.DataFrame:
     """Read ``captions.parquet``; raises naming the file and the missing column."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: captions table not found (run notebook 03 caption generation first)")
-    df = pd.read_parquet(path)
-    missing = [c for c in ("tile_id", "paradigm", "text") if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-    return df
+    return read_table(path, ("tile_id", "paradigm", "text"), what="captions table",
+                      made_by="notebook 03 caption generation", error=ValueError)
 
 
 def align_counts(captions: pd.DataFrame, stats_table: pd.DataFrame, source: str = "stats.parquet") -> np.ndarray:
