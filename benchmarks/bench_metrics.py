@@ -166,9 +166,9 @@ def main() -> int:
     print(f"total raw {raw['seconds']['total']:.1f} s, cen {ours['seconds']['total']:.1f} s, ratio {ratio:.2f}x; "
           f"bootstrap {resamples} resamples {ours['bootstrap_s']:.1f} s; load average at end {load_end:.1f}")
     max_diff = max(diffs.values())
-    print(f"RESULT metrics_max_abs_diff={max_diff:.1e} goal<=1e-09 met={'yes' if max_diff <= 1e-9 else 'no'}")
-    print(f"RESULT metrics_speedup={ratio:.2f} goal>=1.5 met={'yes' if ratio >= 1.5 else 'no'}")
-    print(f"RESULT bootstrap_{resamples}_seconds={ours['bootstrap_s']:.1f} goal<30 "
+    print(f"RESULT metrics_max_abs_diff={max_diff:.1e} goal=<=1e-09 met={'yes' if max_diff <= 1e-9 else 'no'}")
+    print(f"RESULT metrics_speedup={ratio:.2f} goal=>=1.5 met={'yes' if ratio >= 1.5 else 'no'}")
+    print(f"RESULT bootstrap_{resamples}_seconds={ours['bootstrap_s']:.1f} goal=<30 "
           f"met={'yes' if ours['bootstrap_s'] < 30 else 'no'}")
     return 0
 
