@@ -133,7 +133,10 @@ def run_part1(n_tiles: int, workers: int, partition_size: int, work: Path, round
     with scale.local_cluster(workers, dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
         client.wait_for_workers(workers)
-        client.run(lambda: __import__("cen.stats"))  # imports belong to start-up, not to the run
+        # imports and the first call of the compiled kernels belong to start-up, not to the run,
+        # on the workers and in this process alike
+        client.run(stats_stage, tiles.iloc[:8])
+        stats_stage(tiles.iloc[:8])
         startup = time.perf_counter() - t0
         print(f"LocalCluster of {workers} workers up in {startup:.1f} s (dashboard {client.dashboard_link}); {load()}")
         bounds = np.linspace(0, n_tiles, rounds + 1).astype(int)
