@@ -29,12 +29,15 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from cen.landcover import indices_to_colour
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 """Folder of the prompt templates: one sub-folder per template with ``manifest.json`` and texts."""
@@ -597,3 +600,133 @@ def cost_usd(model: str, input_tokens: int, output_tokens: int, *, prices: Mappi
         return math.nan
     factor = p.batch_discount if batch else 1.0
     return (input_tokens * p.input + output_tokens * p.output) * factor / 1e6
+
+
+# ----------------------------------------------------------------------------------------------
+# showing requests (notebook 03)
+
+
+def release_models() -> dict[str, str]:
+    """The model each paradigm's release template names: ``{"gpt35": "gpt-3.5-turbo-1106",
+    "gpt4v": "gpt-4-vision-preview"}`` (from the manifests of :data:`DEFAULT_TEMPLATES`)."""
+    return {p: load_template(name).model for p, name in DEFAULT_TEMPLATES.items()}
+
+
+def release_caption_counts() -> dict[str, int]:
+    """Captions per paradigm in the published ChatEarthNet release (163,488 GPT-3.5, 10,000 GPT-4V),
+    summed over the splits of :data:`cen.sources.chatearthnet.SPLIT_SIZES`."""
+    from cen.sources.chatearthnet import SPLIT_SIZES
+
+    out: dict[str, int] = {}
+    for (version, _split), n in SPLIT_SIZES.items():
+        key = f"gpt{version}"
+        out[key] = out.get(key, 0) + int(n)
+    return out
+
+
+def summarize_requests(requests: Sequence[PromptRequest]) -> str:
+    """One line: how many requests, for how many distinct tiles, with which template versions."""
+    tiles = {t for r in requests for t in r.tile_ids}
+    return (f"{len(requests)} requests for {len(tiles)} tiles; "
+            f"templates: {sorted({r.template_version for r in requests})}")
+
+
+def first_request(requests: Sequence[PromptRequest], paradigm: str) -> PromptRequest | None:
+    """The first request of ``paradigm`` (``"gpt35"`` / ``"gpt4v"``), or ``None`` if there is none."""
+    return next((r for r in requests if r.paradigm == paradigm), None)
+
+
+def format_request(request: PromptRequest, max_chars: int | None = None) -> str:
+    """The text of a request's messages exactly as sent, one ``--- role ---`` header per message.
+
+    Image parts are listed as ``[image: <mime>]`` (see :func:`plot_request_images`); a text longer
+    than ``max_chars`` is cut there and marked `` [...]``. The last line gives the messages hash
+    (first 16 hex digits) and the template version.
+    """
+    def cut(text: str) -> str:
+        return text if max_chars is None or len(text) <= max_chars else text[:max_chars] + " [...]"
+
+    lines = []
+    for m in request.messages:
+        lines.append(f"--- {m['role']} ---")
+        content = m["content"]
+        if isinstance(content, str):
+            lines.append(cut(content))
+            continue
+        for part in content:
+            if part.get("type") == "text":
+                lines.append(cut(part["text"]))
+            elif part.get("type") == "image_url":
+                lines.append(f"[image: {decode_data_url(part['image_url']['url'])[0]}]")
+    lines.append(f"messages hash {request.messages_hash[:16]}..., template {request.template_version}")
+    return "\n".join(lines)
+
+
+def decode_data_url(url: str) -> tuple[str, bytes]:
+    """``(mime, bytes)`` of a base64 ``data:`` URL as built by :func:`data_url`."""
+    head, sep, payload = url.partition(",")
+    if not head.startswith("data:") or not head.endswith(";base64") or not sep:
+        raise PromptError(f"not a base64 data URL: {url[:40]!r}")
+    return head[5:-7], base64.b64decode(payload)
+
+
+def request_images(request: PromptRequest) -> list[tuple[str, np.ndarray]]:
+    """The images sent with a request, in message order: ``[(mime, (H, W, 3) uint8), ...]``."""
+    from PIL import Image
+
+    out = []
+    for m in request.messages:
+        if isinstance(m["content"], str):
+            continue
+        for part in m["content"]:
+            if part.get("type") == "image_url":
+                mime, data = decode_data_url(part["image_url"]["url"])
+                out.append((mime, np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))))
+    return out
+
+
+def plot_request_images(request: PromptRequest) -> Figure:
+    """The images of a (GPT-4V) request side by side, each titled with the MIME type it was labelled
+    with, under a title naming the template version and the tiles per request."""
+    import matplotlib.pyplot as plt
+
+    images = request_images(request)
+    if not images:
+        raise PromptError(f"request {request.request_id}: no images to show")
+    fig, axes = plt.subplots(1, len(images), figsize=(2.2 * len(images), 2.4), squeeze=False)
+    for ax, (mime, img) in zip(axes[0], images):
+        ax.imshow(img)
+        ax.set_title(mime, fontsize=8)
+        ax.axis("off")
+    fig.suptitle(f"{request.template_version}: {len(request.tile_ids)} tile(s) per request", fontsize=9)
+    return fig
+
+
+def release_cost_table(requests: Sequence[PromptRequest], paradigms: Sequence[str] | None = None, *,
+                       models: Mapping[str, str] | None = None, counts: Mapping[str, int] | None = None,
+                       prices: Mapping[str, Price] | None = None) -> pd.DataFrame:
+    """The per-caption cost of these requests scaled to the size of the release.
+
+    For each paradigm with requests (all of ``paradigms``, default: those present), with and
+    without the Batch API: ``paradigm``, ``model`` (default :func:`release_models`),
+    ``batch_api``, ``usd_per_caption`` (:func:`estimate_cost` over the paradigm's requests divided
+    by its captions), ``captions`` (default :func:`release_caption_counts`) and
+    ``usd_full_dataset``.
+    """
+    models = dict(release_models(), **(models or {}))
+    counts = dict(release_caption_counts(), **(counts or {}))
+    if paradigms is None:
+        paradigms = list(dict.fromkeys(r.paradigm for r in requests))
+    rows = []
+    for paradigm in paradigms:
+        reqs = [r for r in requests if r.paradigm == paradigm]
+        if not reqs:
+            continue
+        for batch in (False, True):
+            est = estimate_cost(reqs, model=models[paradigm], batch=batch, prices=prices)
+            per_caption = float(est["cost_usd"].sum()) / int(est["captions"].sum())
+            rows.append({"paradigm": paradigm, "model": models[paradigm], "batch_api": batch,
+                         "usd_per_caption": per_caption, "captions": counts[paradigm],
+                         "usd_full_dataset": per_caption * counts[paradigm]})
+    return pd.DataFrame(rows, columns=["paradigm", "model", "batch_api", "usd_per_caption", "captions",
+                                       "usd_full_dataset"])

@@ -314,3 +314,63 @@ def test_timeout_is_retried(server, tmp_path):
     res = generate(P.build_requests(table, "gpt35"), _cfg(server, timeout=0.3, concurrency=1),
                    cache_path=tmp_path / "c.sqlite")
     assert res.counts == {"ok": 1} and res.captions["attempts"].iloc[0] == 2
+
+
+# --- summaries and figures of a captions table (notebook 03) ----------------------------------
+
+
+def _template_result(n: int = 4):
+    table, maps = _table(n, seed=21)
+    reqs = P.build_requests(table, "gpt35")
+    return generate(reqs, GenerateConfig(progress=False)), maps
+
+
+def test_caption_summary_status_table_and_result_summary():
+    from cen.generate import caption_summary, status_table
+
+    res, _ = _template_result(4)
+    caps = res.captions
+    s = caption_summary(caps)
+    assert s["n_tiles"] == 4 and s["n_captions"] == 4 and s["n_ok"] == 4 and s["n_failed"] == 0
+    assert s["paradigms"] == ["gpt35"]
+    assert s["mean_words"] == pytest.approx(caps["text"].str.split().str.len().mean())
+    failed = caps.assign(status=["ok", "failed", "cached", "budget_stopped"], text=[caps["text"][0], None,
+                                                                                   caps["text"][2], None])
+    s2 = caption_summary(failed)
+    assert s2["n_ok"] == 2 and s2["n_failed"] == 1
+    assert s2["mean_words"] == pytest.approx(caps["text"][[0, 2]].str.split().str.len().mean())
+    assert caption_summary(caps.assign(status="failed"))["mean_words"] == 0.0
+    st = status_table(failed)
+    assert list(st.columns) == ["paradigm", "status", "captions"] and st["captions"].sum() == 4
+    assert res.status_table().to_dict("records") == [{"paradigm": "gpt35", "status": "ok", "captions": 4}]
+    assert res.summary().startswith("4 captions in ") and "requests by status {'ok': 4}" in res.summary()
+    assert res.summary().endswith("spent 0.0000 USD")
+
+
+def test_plot_captions_returns_figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from cen.generate import plot_captions
+    from cen.landcover import indices_to_colour
+
+    res, maps = _template_result(3)
+    caps = pd.concat([res.captions, res.captions.assign(paradigm="gpt4v", text="Another caption.")])
+    ids = caps["tile_id"].unique()
+    labels = {ids[0]: maps[0], ids[2]: maps[2]}
+    fig = plot_captions(caps, labels)
+    assert isinstance(fig, Figure) and len(fig.axes) == 4  # two tiles x (label map, text)
+    assert [fig.axes[0].get_title(), fig.axes[2].get_title()] == [ids[0], ids[2]]
+    assert np.array_equal(fig.axes[0].images[0].get_array(), indices_to_colour(maps[0]))
+    text = fig.axes[1].texts[0].get_text()
+    assert text.startswith("[gpt35] The image") and "\n\n[gpt4v] Another caption." in text
+    plt.close(fig)
+    pic = np.full((32, 32, 3), 200, np.uint8)
+    fig = plot_captions(caps, labels, pictures={ids[0]: pic, ids[2]: None})
+    assert len(fig.axes) == 6 and fig.axes[1].get_title() == "Sentinel-2 (true colour)"
+    assert not fig.axes[4].images  # the second tile has no picture
+    plt.close(fig)
+    assert plot_captions(caps, {}) is None

@@ -186,3 +186,76 @@ def test_label_maps_and_rgb_from_tiles_table(tmp_path):
     rgb = P.load_rgb(tiles)
     assert rgb["b"] is None and rgb["a"].shape == (256, 256, 3)
     assert rgb["a"][0, 0].tolist() == [255, 128, 64]
+
+
+# --- showing requests (notebook 03) -------------------------------------------------------------
+
+
+def _vision_requests():
+    maps = _maps(4, seed=3)
+    ids = [f"v{i}" for i in range(4)]
+    table = stats_table(np.stack(maps), ids)
+    return P.build_requests(table, "gpt4v", label_maps=dict(zip(ids, maps))) + P.build_requests(table, "gpt35"), maps
+
+
+def test_summarize_first_and_format_request():
+    reqs, _ = _vision_requests()
+    assert P.summarize_requests(reqs) == (
+        "5 requests for 4 tiles; templates: ['chatearthnet-gpt35-v1@1', 'chatearthnet-gpt4v-v1@1']")
+    assert P.first_request(reqs, "gpt35").tile_ids == ("v0",)
+    assert P.first_request(reqs, "gpt4v").tile_ids == ("v0", "v1", "v2", "v3")
+    assert P.first_request(reqs[:1], "gpt35") is None
+    text35 = P.format_request(P.first_request(reqs, "gpt35"))
+    lines = text35.splitlines()
+    assert lines[0] == "--- system ---" and "--- user ---" in lines
+    assert lines[-1].startswith(f"messages hash {reqs[1].messages_hash[:16]}...") and lines[-1].endswith("@1")
+    text4v = P.format_request(reqs[0], max_chars=100)
+    assert text4v.count("[image: image/png]") == 4
+    first_text = text4v.splitlines()[1]
+    assert len(first_text) == 100 + len(" [...]") and first_text.endswith(" [...]")
+
+
+def test_request_images_decode_the_label_maps():
+    reqs, maps = _vision_requests()
+    images = P.request_images(reqs[0])
+    assert [m for m, _ in images] == ["image/png"] * 4
+    assert np.array_equal(images[2][1], indices_to_colour(maps[2])[::2, ::2])
+    assert P.request_images(reqs[1]) == []
+    with pytest.raises(P.PromptError, match="data URL"):
+        P.decode_data_url("http://example.org/x.png")
+
+
+def test_plot_request_images_returns_figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    reqs, _ = _vision_requests()
+    fig = P.plot_request_images(reqs[0])
+    assert isinstance(fig, Figure) and len(fig.axes) == 4
+    assert [ax.get_title() for ax in fig.axes] == ["image/png"] * 4
+    assert fig.axes[0].images[0].get_array().shape[:2] == (128, 128)
+    assert fig._suptitle.get_text() == "chatearthnet-gpt4v-v1@1: 4 tile(s) per request"
+    plt.close(fig)
+    with pytest.raises(P.PromptError, match="no images"):
+        P.plot_request_images(reqs[1])
+
+
+def test_release_cost_table_scales_to_the_release():
+    assert P.release_models() == {"gpt35": "gpt-3.5-turbo-1106", "gpt4v": "gpt-4-vision-preview"}
+    assert P.release_caption_counts() == {"gpt35": 163_488, "gpt4v": 10_000}
+    reqs, _ = _vision_requests()
+    full = P.release_cost_table(reqs, ["gpt35", "gpt4v", "other"])
+    assert list(full["paradigm"]) == ["gpt35", "gpt35", "gpt4v", "gpt4v"]
+    assert list(full["batch_api"]) == [False, True, False, True]
+    r35 = [r for r in reqs if r.paradigm == "gpt35"]
+    per = float(P.estimate_cost(r35, model="gpt-3.5-turbo-1106")["cost_usd"].sum()) / 4
+    assert full.loc[0, "usd_per_caption"] == pytest.approx(per)
+    assert full.loc[0, "usd_full_dataset"] == pytest.approx(per * 163_488)
+    assert full.loc[1, "usd_per_caption"] == pytest.approx(per / 2)
+    assert full.loc[2, "model"] == "gpt-4-vision-preview" and full.loc[2, "captions"] == 10_000
+    mine = P.release_cost_table(r35, models={"gpt35": "free"}, counts={"gpt35": 10},
+                                prices={"free": P.Price(0, 0)})
+    assert list(mine["paradigm"]) == ["gpt35", "gpt35"] and (mine["usd_full_dataset"] == 0).all()

@@ -498,3 +498,155 @@ def test_text_only_checks_for_release_captions():
     assert set(flags["paradigm"]) == {"gpt4v", "gpt35"}
     with pytest.raises(ValueError, match="differ in length"):
         verify.check_texts(texts, ["4v"], progress=False)
+
+
+# --- tables, HTML and figures for notebook 04 ---------------------------------------------------
+
+FIXABLE = "Similarly, the fourth image is dominated by tree cover with a larger extent than in the other images."
+
+
+def _agg():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _verified(tmp_path):
+    texts = [CLEAN[0], FIXABLE, "Crop fields line the top right, possibly irrigated.", "Water lies in the top left."]
+    captions = _table(texts, ["a", "b", "c", "d"], paradigm="gpt4v")
+    return verify.verify_captions(captions, np.stack([COUNTS] * 4), tmp_path / "decisions.jsonl", progress=False)
+
+
+def _label_tiles(tmp_path, ids=("a", "b", "c", "d")):
+    import rasterio
+    from affine import Affine
+
+    from cen.landcover import indices_to_codes
+
+    path = tmp_path / "label.tif"
+    profile = dict(driver="GTiff", width=256, height=256, count=1, dtype="uint8", crs="EPSG:32631",
+                   transform=Affine(10, 0, 0, 0, -10, 2560))
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(indices_to_codes(_tile()), 1)
+    return pd.DataFrame({"tile_id": list(ids), "label_path": [str(path)] * len(ids)})
+
+
+def test_caption_keys_and_decision_log_frame(tmp_path):
+    caps = pd.DataFrame({"tile_id": ["a", "b"], "paradigm": ["35", "gpt4v"], "text": ["x", "y"]})
+    assert verify.caption_keys(caps) == ["a|gpt35", "b|gpt4v"]
+    log = DecisionLog(tmp_path / "d.jsonl")
+    assert list(log.to_frame().columns) == ["time", "key", "action", "reviewer", "rule", "before", "after",
+                                            "note", "edits"] and log.to_frame().empty
+    log.accept("a|gpt35", reviewer="ann", note="fine")
+    log.reject("b|gpt4v", reviewer="bob")
+    frame = log.to_frame(["key", "action", "reviewer", "note"])
+    assert frame.to_dict("records") == [{"key": "a|gpt35", "action": "accept", "reviewer": "ann", "note": "fine"},
+                                        {"key": "b|gpt4v", "action": "reject", "reviewer": "bob", "note": ""}]
+
+
+def test_plot_counts_per_check_returns_figure(tmp_path):
+    plt = _agg()
+    from matplotlib.figure import Figure
+
+    res = _verified(tmp_path)
+    per_check = res.counts_per_check()
+    fig = verify.plot_counts_per_check(per_check, title="flagged")
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    ax = fig.axes[0]
+    assert ax.get_title() == "flagged" and [t.get_text() for t in ax.get_yticklabels()] == list(per_check["check"])
+    widths = [p.get_width() for p in ax.patches]
+    n = len(per_check)
+    assert widths[:n] == list(per_check["captions_flagged"]) and widths[n:] == list(per_check["after_fixes_and_review"])
+    plt.close(fig)
+
+
+def test_plot_label_map_returns_figure_with_legend(tmp_path):
+    plt = _agg()
+    from matplotlib.figure import Figure
+
+    rgb = verify.label_map_rgb(_label_tiles(tmp_path), "a")
+    fig = verify.plot_label_map(rgb, title="a")
+    assert isinstance(fig, Figure) and fig.axes[0].get_title() == "a"
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["water", "developed area", "tree", "grass"]  # the classes of the hand-built tile
+    plt.close(fig)
+    fig2, ax = plt.subplots()
+    assert verify.plot_label_map(rgb, ax=ax) is fig2
+    plt.close(fig2)
+
+
+def test_fixes_and_review_html(tmp_path):
+    _agg()
+    res = _verified(tmp_path)
+    fixes = verify.fixes_html(res.table, n=3)
+    assert fixes.count("<p>") == 1 and "<b>b|gpt4v</b>" in fixes
+    assert "<i>before:</i> Similarly, the fourth image" in fixes and "<i>after:</i> This image is dominated" in fixes
+    assert verify.fixes_html(res.table[res.table["n_auto_fixes"] == 0]) == ""
+    assert "<b>[x] b</b>" in verify.fixes_html(res.table, label="[x] {tile_id}")
+
+    queue = res.review_queue()
+    html = verify.review_html(queue, res.flags, n=2)
+    assert html.count("<h4>") == 2 and "<img" not in html and "<mark" in html
+    assert html.index(f"<h4>{queue['key'].iloc[0]}</h4>") < html.index(f"<h4>{queue['key'].iloc[1]}</h4>")
+    with_maps = verify.review_html(queue, res.flags, _label_tiles(tmp_path), n=2, label="[q] {tile_id}")
+    assert with_maps.count('<img src="data:image/png;base64,') == 2 and "<h4>[q] " in with_maps
+    with pytest.raises(ValueError, match="no tile 'zz'"):
+        verify.review_html(queue.assign(tile_id="zz"), res.flags, _label_tiles(tmp_path), n=1)
+
+
+def test_release_flag_tables_and_examples():
+    texts = ["Similarly, the fourth image perhaps shows a town, with trees around it and water to the south.",
+             "The image perhaps shows trees across the tile, with a lake in the bottom right and a town up top.",
+             "The image shows trees across the tile, with a lake in the bottom right and a town in the top left."]
+    versions = ["4v", "35", "35"]
+    flags = verify.check_texts(texts, versions, ["a.png", "b.png", "c.png"], progress=False)
+    table = verify.flags_by_paradigm(flags, versions)
+    assert list(table.columns) == ["gpt35", "gpt4v", "gpt35 (%)", "gpt4v (%)"]
+    assert table.loc["banned_word", "gpt35"] == 1 and table.loc["banned_word", "gpt4v"] == 1
+    assert table.loc["banned_word", "gpt35 (%)"] == pytest.approx(50.0)
+    assert table.loc["cross_image", "gpt4v (%)"] == pytest.approx(100.0) and table.loc["cross_image", "gpt35"] == 0
+    counts = verify.flag_count_dict(table)
+    assert counts["gpt35:banned_word"] == 1 and counts["gpt35:cross_image"] == 0
+    assert set(counts) == {f"{p}:{c}" for c in table.index for p in ("gpt35", "gpt4v")}
+    html = verify.flag_examples_html(texts, flags, "banned_word", n=3)
+    assert html.count("<b>") == 2 and "<b>a.png</b>" in html and "<b>b.png</b>" in html and "c.png" not in html
+    assert html.count("<mark") >= 3  # a.png: cross-image + hedge; b.png: hedge
+    assert verify.flag_examples_html(texts, flags, "banned_word", n=1).count("<b>") == 1
+
+
+def test_describe_scores_and_plot_consistency(tmp_path):
+    plt = _agg()
+    from matplotlib.figure import Figure
+
+    table = _verified(tmp_path).table
+    desc = verify.describe_scores(table)
+    assert list(desc.index) == ["consistency", "label_precision", "label_recall", "spatial_accuracy"]
+    assert list(desc.columns) == ["count", "mean", "min", "max"]
+    assert desc.loc["consistency", "mean"] == pytest.approx(table["consistency"].mean())
+    fig = verify.plot_consistency(table, title="scores")
+    assert isinstance(fig, Figure) and fig.axes[0].get_title() == "scores"
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert len(heights) == 20 and sum(heights) == table["consistency"].notna().sum()
+    assert fig.axes[0].get_xlim()[0] <= 0 and fig.axes[0].get_xlim()[1] >= 1
+    plt.close(fig)
+    fig = verify.plot_consistency(pd.Series([0.0, 1.0, np.nan]))
+    assert sum(p.get_height() for p in fig.axes[0].patches) == 2
+    plt.close(fig)
+
+
+def test_demo_review_script_and_score_by_fault():
+    queue = pd.DataFrame({"key": ["k1", "k2", "k3", "k4"], "fault": ["truncated", "hedging", "wrong_quadrant",
+                                                                       "hallucinated_lake"],
+                          "original": ["o1", "o2", "o3", "o4"]})
+    script = verify.demo_review_script(queue)
+    assert script == [{"key": "k1", "action": "reject", "note": "truncated answer"},
+                      {"key": "k3", "action": "edit", "text": "o3", "note": "restored the clean caption"},
+                      {"key": "k4", "action": "edit", "text": "o4", "note": "restored the clean caption"}]
+    scores = pd.DataFrame({"score": [1.0, 0.5, 0.7, np.nan]})
+    out = verify.score_by_fault(scores, ["a", "b", "b", "a"], clean=0.9)
+    assert out.to_dict("index") == {"a": {"mean consistency with the fault": 1.0, "clean": 0.9},
+                                    "b": {"mean consistency with the fault": pytest.approx(0.6), "clean": 0.9}}
+    assert list(verify.score_by_fault(scores, ["a"] * 4).columns) == ["mean consistency with the fault"]

@@ -16,12 +16,14 @@ from cen.generate.template import TEMPLATE_CAPTIONER_VERSION, caption_from_count
 __all__ = [
     "TEMPLATE_CAPTIONER_VERSION", "caption_from_counts", "template_caption",
     "GenerateConfig", "GenerationResult", "generate", "generate_for_workdir", "read_captions", "write_captions",
+    "build_workdir_requests", "caption_summary", "plot_captions", "status_table",
 ]
 
 
 def __getattr__(name: str):  # lazy: importing the template captioner does not import pandas/openai
     if name in {"GenerateConfig", "GenerationResult", "generate", "generate_for_workdir", "read_captions",
-                "write_captions", "build_workdir_requests", "CAPTION_COLUMNS"}:
+                "write_captions", "build_workdir_requests", "CAPTION_COLUMNS", "OK_STATUSES", "caption_summary",
+                "plot_captions", "status_table"}:
         from cen.generate import runner
 
         return getattr(runner, name)

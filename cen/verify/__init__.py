@@ -26,19 +26,30 @@ from cen.verify.checks import (
     text_checks,
 )
 from cen.verify.fixes import Fix, apply_safe_fixes
-from cen.verify.inject import FAULTS, as_captions, detect_injected, detection_rates, inject_faults
+from cen.verify.inject import (
+    FAULTS, as_captions, demo_review_script, detect_injected, detection_rates, inject_faults, score_by_fault,
+)
 from cen.verify.lexicon import REGIONS
 from cen.verify.parse import ParsedCaption, parse_caption
 from cen.verify.review import (
-    DecisionLog, apply_decisions, caption_key, highlight_html, label_map_rgb, plot_label_map, resolve,
+    DecisionLog, apply_decisions, caption_key, caption_keys, figure_html, fixes_html, flag_examples_html,
+    highlight_html, label_map_rgb, plot_label_map, resolve, review_html,
 )
-from cen.verify.score import SCORE_COLUMNS, consistency_score, score_table, summarize_scores
-from cen.verify.table import VerificationResult, align_counts, read_captions, verify_captions, write_verified
+from cen.verify.score import (
+    SCORE_COLUMNS, consistency_score, describe_scores, plot_consistency, score_table, summarize_scores,
+)
+from cen.verify.table import (
+    VerificationResult, align_counts, flag_count_dict, flags_by_paradigm, plot_counts_per_check, read_captions,
+    verify_captions, write_verified,
+)
 
 __all__ = [
-    "CHECK_CODES", "CheckConfig", "DecisionLog", "FAULTS", "Fix", "Flag", "ParsedCaption", "REGIONS",
+    "CHECK_CODES", "CheckConfig", "DecisionLog", "FAULTS", "Fix", "Flag", "ParsedCaption", "REGIONS", "as_captions",
     "SCORE_COLUMNS", "VerificationResult", "align_counts", "apply_decisions", "apply_safe_fixes", "caption_key", "check_caption",
     "check_captions", "check_texts", "consistency_score", "detect_injected", "detection_rates", "highlight_html",
     "inject_faults", "label_checks", "label_map_rgb", "parse_caption", "plot_label_map", "read_captions", "region_shares", "resolve",
     "score_table", "summarize_scores", "text_checks", "verify_captions", "write_verified",
+    "caption_keys", "demo_review_script", "describe_scores", "figure_html", "fixes_html", "flag_count_dict",
+    "flag_examples_html", "flags_by_paradigm", "plot_consistency", "plot_counts_per_check", "review_html",
+    "score_by_fault",
 ]

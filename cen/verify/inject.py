@@ -11,6 +11,7 @@ truncated answer), then measure which the checks detect. The output is clearly l
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -144,3 +145,24 @@ def as_captions(injected: pd.DataFrame) -> pd.DataFrame:
     out["tile_id"] = out["tile_id"].astype(str) + "#injected-" + out["fault"] + "-" + out.groupby(
         ["tile_id", "fault"]).cumcount().astype(str)
     return out
+
+
+DEMO_SCRIPT_FAULTS = ("truncated", "hallucinated_lake", "wrong_quadrant")
+"""Planted faults the scripted demo reviewer (:func:`demo_review_script`) decides on."""
+
+
+def demo_review_script(queue: pd.DataFrame, faults: Sequence[str] = DEMO_SCRIPT_FAULTS) -> list[dict]:
+    """Reviewer decisions for planted faults waiting in a review queue (the notebook-04 demo):
+    a truncated answer is rejected, the other ``faults`` get their clean ``original`` text back,
+    everything else is left undecided. ``queue`` needs ``key``, ``fault`` and ``original``."""
+    return [{"key": k, "action": "reject", "note": "truncated answer"} if f == "truncated"
+            else {"key": k, "action": "edit", "text": o, "note": "restored the clean caption"}
+            for k, f, o in zip(queue["key"], queue["fault"], queue["original"]) if f in faults]
+
+
+def score_by_fault(scores: pd.DataFrame, faults: Sequence[str], clean: float | None = None) -> pd.DataFrame:
+    """Mean label consistency (``score`` of :func:`cen.verify.score.score_table`) per planted fault,
+    column ``"mean consistency with the fault"``, plus the ``clean`` captions' mean for comparison."""
+    by_fault = scores.assign(fault=np.asarray(faults)).groupby("fault")["score"].mean()
+    out = by_fault.to_frame("mean consistency with the fault")
+    return out.assign(clean=clean) if clean is not None else out

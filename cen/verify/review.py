@@ -17,9 +17,12 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from cen.verify.fixes import Fix
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ACTIONS = ("auto_fix", "accept", "edit", "reject")
 HUMAN_ACTIONS = ("accept", "edit", "reject")
@@ -28,6 +31,14 @@ HUMAN_ACTIONS = ("accept", "edit", "reject")
 def caption_key(tile_id: str, paradigm: str) -> str:
     """The key of one caption in the decision log."""
     return f"{tile_id}|{paradigm}"
+
+
+def caption_keys(captions: Any) -> list[str]:
+    """The decision-log key of every row of a captions table (``tile_id``, ``paradigm``; the
+    paradigm normalised by :func:`cen.verify.lexicon.normalise_paradigm`)."""
+    from cen.verify.lexicon import normalise_paradigm
+
+    return [caption_key(t, normalise_paradigm(p)) for t, p in zip(captions["tile_id"], captions["paradigm"])]
 
 
 def _now() -> str:
@@ -82,6 +93,14 @@ class DecisionLog:
                 raise ValueError(f"{self.path}:{no}: decision record needs 'key' and an 'action' in {ACTIONS}")
             out.append(rec)
         return out
+
+    def to_frame(self, columns: Sequence[str] | None = None) -> Any:
+        """The decisions as a DataFrame, oldest first (``columns``: a subset, e.g. without the texts)."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.records(), columns=["time", "key", "action", "reviewer", "rule", "before",
+                                                      "after", "note", "edits"])
+        return frame[list(columns)] if columns is not None else frame
 
     def history(self) -> dict[str, list[dict[str, Any]]]:
         """Decisions grouped by caption key, oldest first."""
@@ -222,8 +241,9 @@ def highlight_html(text: str, flags: Iterable[Any]) -> str:
     return f'<div style="max-width:60em;line-height:1.5">{body}</div>{listed}'
 
 
-def plot_label_map(rgb: Any, ax: Any = None, title: str = "") -> Any:
-    """Show a label map rendered by :func:`label_map_rgb` with a legend of the classes present."""
+def plot_label_map(rgb: Any, ax: Any = None, title: str = "") -> Figure:
+    """A label map rendered by :func:`label_map_rgb` with a legend of the classes present; draws
+    on ``ax`` if given, else on a new figure. Returns the figure."""
     import matplotlib.pyplot as plt
     import numpy as np
     from matplotlib.patches import Patch
@@ -240,4 +260,63 @@ def plot_label_map(rgb: Any, ax: Any = None, title: str = "") -> Any:
     handles = [Patch(facecolor=np.array(c.colour) / 255, edgecolor="k", label=c.name_gpt35)
                for c in landcover.LAND_COVER_CLASSES if c.colour in present]
     ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)
-    return ax
+    return ax.figure
+
+
+def figure_html(fig: Figure, dpi: int = 80) -> str:
+    """An ``<img>`` tag holding ``fig`` as an inline PNG; the figure is closed afterwards."""
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode("ascii")}"/>'
+
+
+def _fields(row: Any) -> dict[str, Any]:
+    return {k: ("" if v is None else v) for k, v in row._asdict().items()}
+
+
+def fixes_html(table: Any, n: int = 3, label: str = "{key}") -> str:
+    """Before and after of the first ``n`` automatically corrected captions of a verified table
+    (rows with ``n_auto_fixes > 0``) as HTML; ``label`` is formatted with each row's columns,
+    e.g. ``"[injected] {fault}"``. Empty string when nothing was corrected."""
+    fixed = table[table["n_auto_fixes"] > 0].head(n)
+    return "".join(
+        f"<p><b>{html.escape(label.format(**_fields(row)))}</b><br><i>before:</i> {html.escape(str(row.text))}"
+        f"<br><i>after:</i> {html.escape(str(row.accepted_text))}</p>"
+        for row in fixed.itertuples()
+    )
+
+
+def review_html(queue: Any, flags: Any, tiles: Any = None, n: int = 3, label: str = "{key}",
+                tile_column: str = "tile_id", map_title: str = "{tile_id}") -> str:
+    """The first ``n`` captions of a review queue as HTML: a heading (``label`` formatted with the
+    row's columns), the accepted text with every finding of the row marked (:func:`highlight_html`;
+    ``flags`` rows refer to the queue's index through ``row``) and, when ``tiles`` is given, the
+    label map of the row's ``tile_column`` tile (:func:`plot_label_map`, titled ``map_title``)."""
+    parts = []
+    for row in queue.head(n).itertuples():
+        fields = _fields(row)
+        found = flags[flags["row"] == row.Index]
+        parts.append(f"<h4>{html.escape(label.format(**fields))}</h4>"
+                     + highlight_html(row.accepted_text or "", found.to_dict("records")))
+        if tiles is not None:
+            tile_id = str(fields[tile_column])
+            parts.append(figure_html(plot_label_map(label_map_rgb(tiles, tile_id), title=map_title.format(**fields))))
+    return "".join(parts)
+
+
+def flag_examples_html(texts: Sequence[str], flags: Any, code: str, n: int = 3) -> str:
+    """The first ``n`` texts with a ``code`` finding, each headed by its ``tile_id`` (the flags
+    table's) and with all of its findings marked (:func:`highlight_html`). ``flags`` rows refer to
+    positions in ``texts`` through ``row`` (:func:`cen.verify.checks.check_texts`)."""
+    texts = list(texts)
+    parts = []
+    for row in flags[flags["code"] == code].drop_duplicates("row").head(n).itertuples():
+        found = flags[flags["row"] == row.row]
+        parts.append(f"<b>{html.escape(str(row.tile_id))}</b>" + highlight_html(texts[row.row], found.to_dict("records")))
+    return "".join(parts)

@@ -15,7 +15,7 @@ and its ``(6, 12)`` region counts:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,9 @@ from cen import landcover
 from cen.verify import lexicon as lx
 from cen.verify.checks import CheckConfig, RegionTable, validate_counts
 from cen.verify.parse import ParsedCaption, parse_caption
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SCORE_COLUMNS = ["precision", "recall", "f1", "spatial_accuracy", "proportion_accuracy", "score",
                  "n_mentioned", "n_hallucinated", "n_omitted", "n_spatial_claims", "n_proportion_claims"]
@@ -92,3 +95,28 @@ def summarize_scores(scores: pd.DataFrame) -> dict[str, float]:
     """Means of the score columns over captions where each is defined (NaN-skipping)."""
     return {c: float(scores[c].mean()) for c in ("precision", "recall", "f1", "spatial_accuracy",
                                                   "proportion_accuracy", "score")}
+
+
+VERIFIED_SCORE_COLUMNS = ["consistency", "label_precision", "label_recall", "spatial_accuracy"]
+"""The score columns of a verified captions table (``captions_verified.parquet``)."""
+
+
+def describe_scores(table: pd.DataFrame, columns: Sequence[str] = VERIFIED_SCORE_COLUMNS) -> pd.DataFrame:
+    """Count (captions where defined), mean, min and max of each score column, one row per column."""
+    return table[list(columns)].describe().T[["count", "mean", "min", "max"]]
+
+
+def plot_consistency(scores: pd.Series | pd.DataFrame, title: str = "Label consistency of the generated captions",
+                     bins: int = 20) -> Figure:
+    """Histogram of label-consistency scores on [0, 1] (a Series, or a table's ``consistency``
+    column; undefined scores are left out)."""
+    import matplotlib.pyplot as plt
+
+    values = scores["consistency"] if isinstance(scores, pd.DataFrame) else scores
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist(values.dropna(), bins=bins, range=(0, 1), color="tab:green")
+    ax.set_xlabel("label-consistency score")
+    ax.set_ylabel("captions")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

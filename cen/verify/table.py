@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,9 @@ from cen.verify.fixes import apply_safe_fixes
 from cen.verify.parse import ParsedCaption, parse_caption
 from cen.verify.review import DecisionLog, caption_key, resolve
 from cen.verify.score import _score_parsed
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 VERIFY_VERSION = "verify-1"
 """Written to ``captions_verified.parquet`` as ``verify_version``."""
@@ -65,8 +69,9 @@ class VerificationResult:
         return out
 
 
-def plot_counts_per_check(per_check: pd.DataFrame, title: str = "", ax=None):
-    """Horizontal bars of :meth:`VerificationResult.counts_per_check` (before and after)."""
+def plot_counts_per_check(per_check: pd.DataFrame, title: str = "", ax=None) -> Figure:
+    """Horizontal bars of :meth:`VerificationResult.counts_per_check` (before and after fixes and
+    review), one bar pair per check; draws on ``ax`` if given. Returns the figure."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
@@ -82,7 +87,27 @@ def plot_counts_per_check(per_check: pd.DataFrame, title: str = "", ax=None):
     ax.set_ylabel("")
     ax.set_title(title)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
-    return ax
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def flags_by_paradigm(flags: pd.DataFrame, paradigms: Sequence[str]) -> pd.DataFrame:
+    """Captions flagged per check (rows, ``code``) and paradigm (columns), then the same as a
+    percentage of each paradigm's captions (columns ``"<paradigm> (%)"``).
+
+    ``flags``: findings with ``row``, ``paradigm``, ``code`` (:func:`~cen.verify.checks.check_texts`);
+    ``paradigms``: the paradigm (or release version, ``"35"`` / ``"4v"``) of every caption checked.
+    """
+    counts = (flags.drop_duplicates(["row", "code"]).groupby(["paradigm", "code"]).size()
+              .unstack(0, fill_value=0))
+    n_by = pd.Series([lx.normalise_paradigm(p) for p in paradigms]).value_counts()
+    return counts.assign(**{f"{p} (%)": 100 * counts[p] / n_by[p] for p in counts.columns})
+
+
+def flag_count_dict(by_paradigm: pd.DataFrame) -> dict[str, int]:
+    """``{"<paradigm>:<code>": captions flagged}`` from the count columns of :func:`flags_by_paradigm`."""
+    counts = by_paradigm[[c for c in by_paradigm.columns if not str(c).endswith(" (%)")]]
+    return {f"{p}:{c}": int(n) for (c, p), n in counts.stack().items()}
 
 
 def verify_captions(captions: pd.DataFrame, counts: np.ndarray, log: DecisionLog | str | Path,
@@ -213,7 +238,7 @@ def verify_workdir(workdir: str | Path, decisions: list[dict] | None = None, rev
     """Notebook 04 without the notebook: ``captions.parquet`` + ``stats.parquet`` in ``workdir`` ->
     ``captions_verified.parquet`` + ``decisions.jsonl`` (reviewer ``decisions`` appended first)."""
     from cen.stats import read_stats
-    from cen.verify.review import apply_decisions
+    from cen.verify.review import apply_decisions, caption_keys
 
     workdir = Path(workdir)
     captions = read_captions(workdir / "captions.parquet")
@@ -222,8 +247,7 @@ def verify_workdir(workdir: str | Path, decisions: list[dict] | None = None, rev
     if decisions:
         if not reviewer:
             raise ValueError("reviewer decisions need a reviewer name")
-        keys = [caption_key(t, lx.normalise_paradigm(p)) for t, p in zip(captions["tile_id"], captions["paradigm"])]
-        apply_decisions(log, decisions, reviewer=reviewer, known_keys=keys)
+        apply_decisions(log, decisions, reviewer=reviewer, known_keys=caption_keys(captions))
     result = verify_captions(captions, counts, log, config, progress=progress, source=str(workdir / "captions.parquet"))
     write_verified(result.table, workdir / "captions_verified.parquet")
     return result
