@@ -24,12 +24,18 @@
 * **Labels**: :func:`write_label_png` renders ChatEarthNet indices with the ChatEarthNet palette
   (via :mod:`cen.landcover`) and :func:`read_label_png` parses such a PNG back.
 
+* **Views** of a tiles table for the notebooks: :func:`tiles_overview`, :func:`tile_counts`,
+  :func:`provenance_examples`, and figures returned (not shown) by :func:`plot_label_tiles`,
+  :func:`plot_image_tiles`, :func:`plot_footprints` and :func:`plot_band_groups`.
+
 All files are written atomically (temporary name in the same folder, then rename).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Literal, Mapping, Sequence
@@ -47,6 +53,7 @@ from cen.tables import atomic_path, read_table
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
 
 TILE_SIZE = 256
 """ChatEarthNet patch size in pixels."""
@@ -751,3 +758,155 @@ def tiles_summary(frame) -> pd.DataFrame:
     })
     splits = pd.crosstab(frame["source"], frame["split"])
     return out.join(splits).fillna(0).astype(int)
+
+
+# ----------------------------------------------------------------------------------------------
+# views of a tiles table for notebooks: tables, numbers and figures (figures are returned, not shown)
+
+OVERVIEW_COLUMNS: tuple[str, ...] = (
+    "tile_id", "source", "split", "lon", "lat", "crs", "label_product", "s2_item_id", "datetime",
+    "processing_baseline", "offset_applied", "nodata_fraction", "flags",
+)
+"""Columns of :func:`tiles_overview`: where a tile is, which products and scene, and its quality."""
+
+_PATCH_SUFFIX = re.compile(r"_(patch[01][01])$")
+
+
+def tiles_overview(frame, n: int = 12) -> pd.DataFrame:
+    """The first ``n`` rows of a tiles table, :data:`OVERVIEW_COLUMNS` only."""
+    return frame[list(OVERVIEW_COLUMNS)].head(n)
+
+
+def _n_classes(provenance: object) -> int | None:
+    if not isinstance(provenance, str):
+        return None
+    value = json.loads(provenance).get("n_classes")
+    return None if value is None else int(value)
+
+
+def tile_counts(frame) -> dict[str, int]:
+    """Key numbers of a tiles table (all 0 for ``None``, e.g. a release-only run).
+
+    ``n_tiles``; ``n_label_tiles`` / ``n_image_tiles`` (non-null ``label_path`` / ``image_path``);
+    ``n_flagged`` (tiles with at least one quality flag); ``max_classes_in_a_tile`` (the largest
+    ``n_classes`` in the label tiles' provenance, 0 without label tiles).
+    """
+    if frame is None:
+        return dict.fromkeys(("n_tiles", "n_label_tiles", "n_image_tiles", "n_flagged", "max_classes_in_a_tile"), 0)
+    labelled = frame["label_path"].notna()
+    classes = [c for c in map(_n_classes, frame.loc[labelled, "provenance"]) if c is not None]
+    return {
+        "n_tiles": int(len(frame)),
+        "n_label_tiles": int(labelled.sum()),
+        "n_image_tiles": int(frame["image_path"].notna().sum()),
+        "n_flagged": int(sum(len(f) > 0 for f in frame["flags"])),
+        "max_classes_in_a_tile": int(max(classes, default=0)),
+    }
+
+
+def provenance_examples(frame, max_chars: int = 1200) -> str:
+    """The provenance of the first image tile and the first label tile as indented JSON, each
+    headed by its kind and id and cut to ``max_chars`` characters."""
+    out = []
+    for is_label, part in frame.groupby(frame["label_path"].notna()):
+        row = part.iloc[0]
+        out.append(f"{'label tile' if is_label else 'image tile'} {row['tile_id']}")
+        out.append(json.dumps(json.loads(row["provenance"] or "{}"), indent=1)[:max_chars])
+    return "\n".join(out)
+
+
+def patch_parent(tile_id: str) -> str:
+    """The id of the 512-px window a ``..._patchIJ`` tile was cut from (other ids unchanged)."""
+    return _PATCH_SUFFIX.sub("", str(tile_id))
+
+
+def plot_label_tiles(frame, n: int = 8) -> Figure | None:
+    """The first ``n`` label tiles as rendered (their ChatEarthNet-colour PNGs), one panel each,
+    titled with the tile centre and the number of classes; ``None`` if no tile has a label PNG."""
+    import matplotlib.pyplot as plt
+
+    shown = frame[frame["label_png_path"].notna()].head(n)
+    if not len(shown):
+        return None
+    fig, axes = plt.subplots(1, len(shown), figsize=(2.6 * len(shown), 2.8), squeeze=False)
+    for ax, (_, row) in zip(axes[0], shown.iterrows()):
+        ax.imshow(read_png(row["label_png_path"]))
+        n_classes = _n_classes(row["provenance"])
+        ax.set_title(f"{row['lon']:.3f}, {row['lat']:.3f}\n{'?' if n_classes is None else n_classes} classes",
+                     fontsize=8)
+        ax.axis("off")
+    fig.suptitle("WorldCover label tiles (ChatEarthNet colours)")
+    return fig
+
+
+def plot_image_tiles(frame, n: int = 4) -> Figure | None:
+    """The first ``n`` image tiles (rows) in the three band groups (columns, :data:`BAND_GROUPS`),
+    from their 8-bit PNGs; ``None`` if no tile has an RGB PNG."""
+    import matplotlib.pyplot as plt
+
+    shown = frame[frame["rgb_png_path"].notna()].head(n)
+    if not len(shown):
+        return None
+    fig, axes = plt.subplots(len(shown), len(BAND_GROUPS), figsize=(7.5, 2.6 * len(shown)), squeeze=False)
+    for r, (_, row) in enumerate(shown.iterrows()):
+        for c, group in enumerate(BAND_GROUPS):
+            path = row[f"{group}_png_path"]
+            if isinstance(path, str):
+                axes[r][c].imshow(read_png(path))
+            axes[r][c].set_title(f"{row['tile_id'][-7:]} {group}", fontsize=8)
+            axes[r][c].axis("off")
+    fig.suptitle("Sentinel-2 band groups")
+    return fig
+
+
+def plot_footprints(frame, annotate_max: int = 8) -> Figure:
+    """EPSG:4326 footprints of the label tiles of a tiles GeoDataFrame, annotated with the end of
+    their ids when there are at most ``annotate_max``."""
+    import matplotlib.pyplot as plt
+
+    labelled = frame[frame["label_path"].notna()]
+    fig, ax = plt.subplots(figsize=(5, 4))
+    if len(labelled):
+        labelled.boundary.plot(ax=ax, color="tab:blue", linewidth=1)
+    if len(labelled) <= annotate_max:
+        for _, row in labelled.iterrows():
+            ax.annotate(row["tile_id"][-12:], (row["lon"], row["lat"]), fontsize=6, ha="center")
+    ax.set_title(f"{len(labelled)} label tiles (EPSG:4326 footprints)")
+    ax.set_xlabel("lon")
+    ax.set_ylabel("lat")
+    return fig
+
+
+def plot_band_groups(frame, parent: str | None = None) -> Figure | None:
+    """One 512-px Sentinel-2 window in the three band groups, its four patches stitched back
+    (:func:`merge_patches`; white lines mark the patch edges).
+
+    ``parent`` is the window id (:func:`patch_parent` of its patches), default the first image
+    tile's; a window with fewer than four patches shows its first patch. ``None`` if the table
+    has no image tile; ``ValueError`` if no image tile belongs to ``parent``.
+    """
+    import matplotlib.pyplot as plt
+
+    imaged = frame[frame["image_path"].notna()]
+    if not len(imaged):
+        return None
+    parents = imaged["tile_id"].map(patch_parent)
+    parent = parents.iloc[0] if parent is None else parent
+    window = imaged[parents == parent]
+    if not len(window):
+        raise ValueError(f"tiles table: no image tile of window {parent!r}")
+    by_patch = {str(row["tile_id"])[len(parent) + 1:]: row for _, row in window.iterrows()}  # "patch00" ...
+    fig, axes = plt.subplots(1, len(BAND_GROUPS), figsize=(3.3 * len(BAND_GROUPS), 3.4), squeeze=False)
+    for ax, group in zip(axes[0], BAND_GROUPS):
+        found = {p: read_png(row[f"{group}_png_path"]) for p, row in by_patch.items()
+                 if isinstance(row[f"{group}_png_path"], str)}
+        if all(p in found for p in PATCH_NAMES):
+            ax.imshow(merge_patches({p: found[p].transpose(2, 0, 1) for p in PATCH_NAMES}).transpose(1, 2, 0))
+            ax.axhline(found["patch00"].shape[0] - 0.5, color="w", lw=1)
+            ax.axvline(found["patch00"].shape[1] - 0.5, color="w", lw=1)
+        elif found:
+            ax.imshow(next(iter(found.values())))
+        ax.set_title(f"{group}: {', '.join(BAND_GROUPS[group])}", fontsize=9)
+        ax.axis("off")
+    fig.suptitle(f"{parent}: 512 px window -> patch00 | patch01 / patch10 | patch11")
+    return fig

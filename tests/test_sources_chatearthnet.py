@@ -62,6 +62,31 @@ def test_download_extract_and_load(served_release, tmp_path):
         cen_release.load_release(tmp_path / "rel")
 
 
+def test_split_counts_and_overview(served_release, tmp_path):
+    server, md5 = served_release
+    cen_release.download_release(tmp_path / "rel", base_url=server.url, md5s={"json_files.zip": md5}, progress=False)
+    frame = cen_release.load_captions(tmp_path / "rel")
+    counts = cen_release.split_counts(frame)
+    assert list(counts.columns) == ["records"] and counts.index.names == ["version", "split"]
+    assert counts.loc[("35", "train"), "records"] == 6 and counts.loc[("4v", "test"), "records"] == 1
+    assert counts["records"].sum() == len(frame) == 15
+    view = cen_release.captions_overview(frame, n=3)
+    assert list(view.columns) == list(cen_release.OVERVIEW_COLUMNS) and len(view) == 3
+    assert view.iloc[0][["image", "tile_col", "tile_row", "patch"]].tolist() == ["2815_4942_patch00.png", 2815, 4942,
+                                                                                "patch00"]
+
+
+def test_fetch_release_source(served_release, tmp_path):
+    from cen import sources
+
+    server, md5 = served_release
+    fetched = sources.fetch("chatearthnet", tmp_path / "work", release_dir=tmp_path / "rel",
+                            release_kw={"base_url": server.url, "md5s": {"json_files.zip": md5}, "progress": False})
+    assert fetched.tiles is None and fetched.skipped.empty
+    assert len(fetched.captions) == 15 and fetched.completeness.ok
+    assert not (tmp_path / "work" / "tiles.parquet").exists()
+
+
 def test_published_constants():
     assert cen_release.RELEASE_FILES["json_files.zip"].md5 == "ac365a328d645641ca28315bee9e1d25"
     assert sum(n for (v, _), n in cen_release.SPLIT_SIZES.items() if v == "35") == 163_488

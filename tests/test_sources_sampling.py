@@ -83,3 +83,29 @@ def test_stratify_by_worldcover_class_over_http(http_server):
     assert len(counts) >= 4
     assert picked.equals(sampling.stratify_by_class(cand, 12, seed=0, hrefs=hrefs))
     assert set(picked.stratum.str.split("/").str[0]) == {"Africa"}
+
+
+def test_plot_plan_returns_figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    plan = sampling.sample_plan(6, seed=0)
+    tiles = pd.DataFrame({"source": ["a", "a", "b"], "lon": [1.0, 2.0, 3.0], "lat": [4.0, 5.0, 6.0]})
+    captions = pd.DataFrame({"tile_col": [1, 1, 2], "tile_row": [1, 1, 2], "lon": [10.0, 10.0, 20.0],
+                             "lat": [30.0, 30.0, 40.0]})
+    fig = sampling.plot_plan(plan, tiles=tiles, captions=captions)
+    (ax,) = fig.axes
+    assert ax.get_title() == "Tiles and sampling plan"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "sampling plan", "a (2)", "b (1)", "release tiles (2)"]
+    offsets = [c.get_offsets() for c in ax.collections[-4:]]
+    np.testing.assert_allclose(offsets[0], plan[["lon", "lat"]].to_numpy())
+    np.testing.assert_allclose(offsets[3], [[10.0, 30.0], [20.0, 40.0]])
+    assert ax.get_xlim() == (-180, 180) and ax.get_ylim() == (-60, 85)
+    only_plan = sampling.plot_plan(plan)
+    assert [t.get_text() for t in only_plan.axes[0].get_legend().get_texts()] == ["sampling plan"]
+    plt.close("all")

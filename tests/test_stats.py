@@ -535,3 +535,137 @@ def test_real_worldcover_snow_and_moss_dataset_stats(shared_data):
     assert (frame.loc["snow", "pixels"], frame.loc["shrub", "pixels"]) == (15, 9)
     assert 500_000 < frame.loc["moss", "pixels"] < 550_000
     assert acc.n_tiles == 16 and frame["pixels"].sum() == 1024 * 1024
+
+
+# --- views for notebooks: tables, texts, figures -----------------------------------------------
+
+@pytest.fixture
+def small_tiles(tmp_path):
+    """Three 32-px label maps written as ChatEarthNet-colour PNGs, their tiles table and stats table."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cen import tiling
+
+    maps = [quadrants(1, 2, 3, 4), quadrants(5, 5, 5, 5), quadrants(2, 2, 8, 1)]
+    ids = [f"tile_{i}" for i in range(len(maps))]
+    paths = [tiling.write_label_png(tmp_path / f"{t}.png", m) for t, m in zip(ids, maps)]
+    tiles = pd.DataFrame({"tile_id": ids + ["image_only"], "label_path": [str(p) for p in paths] + [None]})
+    yield maps, tiles, stats.stats_table(np.stack(maps), ids)
+    plt.close("all")
+
+
+def test_stats_overview_and_n_classes_present(small_tiles):
+    maps, _, table = small_tiles
+    view = stats.stats_overview(table)
+    assert list(view.columns) == list(stats.OVERVIEW_COLUMNS) and len(view) == 3
+    acc = stats.DatasetStats.from_table(table)
+    assert acc.n_classes_present == len({c for m in maps for c in np.unique(m) if c}) == 6
+    assert stats.DatasetStats().n_classes_present == 0
+
+
+def test_region_class_counts_match_the_count_columns(small_tiles):
+    maps, _, table = small_tiles
+    out = stats.region_class_counts(table, n=2)
+    assert list(out.columns) == list(stats.REGIONS) and out.index.names == ["tile_id", "class"]
+    names = stats.class_names("gpt35")
+    assert out.index.tolist() == [("tile_0", names[c]) for c in (1, 2, 3, 4)] + [("tile_1", names[5])]
+    for (tile_id, cls), row in out.iterrows():
+        slug = cls.replace(" ", "_")
+        for region, rslug in zip(stats.REGIONS, stats.REGION_SLUGS):
+            assert row[region] == table.set_index("tile_id").loc[tile_id, f"count_{rslug}_{slug}"]
+    assert out.loc[("tile_0", names[1])].tolist() == [256, 256, 0, 0, 0, 64]
+    assert out.loc[("tile_1", names[5]), "whole"] == 32 * 32
+    assert len(stats.region_class_counts(table)) == 4 + 1 + 3
+
+
+def test_plot_regions_returns_figure(small_tiles):
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    from cen.landcover import indices_to_colour
+
+    maps, tiles, table = small_tiles
+    fig = stats.plot_regions(table, tiles, n=2)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    ax = fig.axes[0]
+    assert ax.get_title() == "tile_0\n4 classes, mostly water"
+    np.testing.assert_array_equal(ax.get_images()[0].get_array(), indices_to_colour(maps[0]))
+    boxes = {p.get_label(): p for p in ax.patches if isinstance(p, Rectangle)}
+    assert set(boxes) == set(stats.REGIONS[1:])
+    assert boxes["middle"].get_linestyle() == "--" and (boxes["middle"].get_width(), boxes["middle"].get_height()) == (16, 16)
+    assert boxes["bottom right"].get_xy() == (15.5, 15.5)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(stats.class_names("gpt35")[1:])
+    with pytest.raises(ValueError, match="no label_path for tile 'tile_2'"):
+        stats.plot_regions(table, tiles[tiles.tile_id != "tile_2"], n=3)
+
+
+def test_format_contexts(small_tiles):
+    _, _, table = small_tiles
+    text = stats.format_contexts(table, n=2)
+    assert text.count("=== tile_") == 2 and "=== tile_2" not in text
+    first = table.iloc[0]
+    assert (f"=== tile_0 ===\n--- GPT-3.5 context ---\n{first.gpt35_context}\n--- GPT-4V per-class block ---\n"
+            f"{first.gpt4v_class_block}--- GPT-4V per-region block ---\n{first.gpt4v_region_block}") in text
+
+
+def test_context_differences_between_modes(small_tiles):
+    maps, _, table = small_tiles
+    other = stats.stats_table(np.stack(maps), list(table.tile_id), compat=True)
+    diff = stats.context_differences(table, other)
+    assert list(diff.columns) == ["tile_id", *stats.CONTEXT_COLUMNS, "empty_regions"]
+    for col in stats.CONTEXT_COLUMNS:
+        assert diff[col].tolist() == (table[col] != other[col]).tolist()
+    # rows are matched by tile id, not position
+    assert not stats.context_differences(table, table.iloc[::-1]).drop(columns=["tile_id", "empty_regions"]).any().any()
+    edited = table.copy()
+    edited.loc[1, "gpt35_context"] = "changed\n"
+    diff = stats.context_differences(table, edited)
+    assert diff["gpt35_context"].tolist() == [False, True, False]
+    assert not diff["gpt4v_class_block"].any()
+    with pytest.raises(ValueError, match="tile 'tile_2' is not in the other table"):
+        stats.context_differences(table, table.head(2))
+
+
+def test_context_difference_examples(small_tiles):
+    _, _, table = small_tiles
+    assert stats.context_difference_examples(table, table) == ""
+    edited = table.copy()
+    edited["compat"] = True
+    edited.loc[2, "gpt4v_region_block"] = "changed\n"
+    text = stats.context_difference_examples(table, edited)
+    assert text == (f"gpt4v_region_block of tile_2:\n--- default mode ---\n{table.loc[2, 'gpt4v_region_block']}"
+                    "--- compat mode ---\nchanged\n")
+
+
+def test_plot_dataset_stats_returns_figure(small_tiles):
+    _, _, table = small_tiles
+    acc = stats.DatasetStats.from_table(table)
+    fig = stats.plot_dataset_stats(acc)
+    assert [ax.get_title() for ax in fig.axes] == [
+        "pixel share (all pixels)", "share of tiles containing the class", "dominant class (tiles)"]
+    classes = acc.class_frame()
+    heights = [[bar.get_height() for bar in ax.patches] for ax in fig.axes]
+    np.testing.assert_allclose(heights[0], classes["pixel_share"][1:])
+    np.testing.assert_allclose(heights[1], classes["presence_share"][1:])
+    np.testing.assert_allclose(heights[2], classes["tiles_dominant"])
+    assert [t.get_text() for t in fig.axes[2].get_xticklabels()] == list(classes["class"])
+
+
+def test_region_dominance_table_and_heatmap(small_tiles):
+    _, _, table = small_tiles
+    acc = stats.DatasetStats.from_table(table)
+    dom = stats.region_dominance(acc)
+    assert list(dom.columns) == list(stats.REGIONS)
+    # tile_0: classes 1-4 tie where they meet (lowest index wins); tile_2: quadrants 2, 2 / 8, 1
+    assert dom.index.tolist() == ["water", "developed area", "tree", "shrub", "grass", "snow"]
+    assert dom.loc["water"].tolist() == [1, 1, 0, 0, 1, 1] and dom.loc["snow"].tolist() == [0, 0, 0, 1, 0, 0]
+    assert (dom.sum(axis=0) == 3).all()
+    assert dom.loc["grass"].tolist() == [1] * 6  # tile_1 is all grass (index 5)
+    fig = stats.plot_region_dominance(acc)
+    ax = fig.axes[0]
+    assert ax.get_title() == "tiles whose region is dominated by each class"
+    assert [t.get_text() for t in ax.texts] == [str(v) for v in dom.to_numpy().ravel()]
+    assert [t.get_text() for t in ax.get_yticklabels()] == dom.index.tolist()

@@ -225,3 +225,103 @@ def test_cut_raster_any_crs_with_patches(tmp_path):
     mtime = (tmp_path / "s2" / f"{recs2[0]['tile_id']}.tif").stat().st_mtime_ns
     tiling.cut_raster(S2_WIN / "B08.tif", tmp_path / "s2", progress=False)
     assert (tmp_path / "s2" / f"{recs2[0]['tile_id']}.tif").stat().st_mtime_ns == mtime
+
+
+# --- views of a tiles table (notebooks 01 and 02) ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_tiles(tmp_path_factory):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from cen.sources import demo
+
+    return demo.build_demo_tiles(tmp_path_factory.mktemp("demo"), smoke=True)
+
+
+@pytest.fixture
+def close_figures():
+    import matplotlib.pyplot as plt
+
+    yield
+    plt.close("all")
+
+
+def test_tile_counts_and_overview(demo_tiles):
+    counts = tiling.tile_counts(demo_tiles)
+    assert counts == {"n_tiles": 7, "n_label_tiles": 3, "n_image_tiles": 4, "n_flagged": 0,
+                      "max_classes_in_a_tile": 9}
+    assert set(tiling.tile_counts(None).values()) == {0}
+    flagged = demo_tiles.copy()
+    flagged["flags"] = [["mostly_nodata"]] + [[]] * (len(flagged) - 1)
+    assert tiling.tile_counts(flagged)["n_flagged"] == 1
+    view = tiling.tiles_overview(demo_tiles, n=5)
+    assert list(view.columns) == list(tiling.OVERVIEW_COLUMNS) and len(view) == 5
+    assert view["tile_id"].tolist() == demo_tiles["tile_id"].head(5).tolist()
+
+
+def test_provenance_examples_one_of_each_kind(demo_tiles):
+    image = demo_tiles[demo_tiles.label_path.isna()].iloc[0]
+    label = demo_tiles[demo_tiles.label_path.notna()].iloc[0]
+    image_part, label_part = tiling.provenance_examples(demo_tiles, max_chars=10**6).split(
+        f"\nlabel tile {label.tile_id}\n")
+    head, image_json = image_part.split("\n", 1)
+    assert head == f"image tile {image.tile_id}"
+    assert json.loads(image_json) == json.loads(image.provenance)
+    assert json.loads(label_part) == json.loads(label.provenance) and json.loads(label_part)["n_classes"] == 9
+    short = tiling.provenance_examples(demo_tiles, max_chars=50)
+    assert len(short) == len(head) + len(f"\nlabel tile {label.tile_id}\n") + 1 + 2 * 50
+
+
+def test_patch_parent():
+    assert tiling.patch_parent("S2A_18SVG_r0000_c1024_patch10") == "S2A_18SVG_r0000_c1024"
+    assert tiling.patch_parent("worldcover_r00000_c02304") == "worldcover_r00000_c02304"
+    assert tiling.patch_parent("x_patch22") == "x_patch22"  # not a ChatEarthNet patch name
+
+
+def test_plot_label_tiles_returns_figure(demo_tiles, close_figures):
+    from matplotlib.figure import Figure
+
+    fig = tiling.plot_label_tiles(demo_tiles, n=2)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    first = demo_tiles[demo_tiles.label_path.notna()].iloc[0]
+    assert fig.axes[0].get_title() == f"{first.lon:.3f}, {first.lat:.3f}\n9 classes"
+    np.testing.assert_array_equal(fig.axes[0].get_images()[0].get_array(), tiling.read_png(first.label_png_path))
+    assert "ChatEarthNet colours" in fig._suptitle.get_text()
+    assert tiling.plot_label_tiles(demo_tiles[demo_tiles.label_path.isna()]) is None
+
+
+def test_plot_image_tiles_returns_figure(demo_tiles, close_figures):
+    fig = tiling.plot_image_tiles(demo_tiles, n=2)
+    assert len(fig.axes) == 2 * len(tiling.BAND_GROUPS)
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["patch00 rgb", "patch00 b567", "patch00 b81112"]
+    row = demo_tiles[demo_tiles.image_path.notna()].iloc[1]
+    np.testing.assert_array_equal(fig.axes[5].get_images()[0].get_array(), tiling.read_png(row.b81112_png_path))
+    assert tiling.plot_image_tiles(demo_tiles[demo_tiles.image_path.isna()]) is None
+
+
+def test_plot_footprints_returns_figure(demo_tiles, close_figures):
+    fig = tiling.plot_footprints(demo_tiles)
+    (ax,) = fig.axes
+    assert ax.get_title() == "3 label tiles (EPSG:4326 footprints)"
+    assert len(ax.texts) == 3 and ax.get_xlabel() == "lon"
+    x0, x1 = ax.get_xlim()
+    assert x0 < demo_tiles.loc[demo_tiles.label_path.notna(), "lon"].min() < x1
+    assert len(tiling.plot_footprints(demo_tiles, annotate_max=2).axes[0].texts) == 0
+
+
+def test_plot_band_groups_stitches_the_window(demo_tiles, close_figures):
+    fig = tiling.plot_band_groups(demo_tiles)
+    imaged = demo_tiles[demo_tiles.image_path.notna()].set_index("tile_id")
+    parent = tiling.patch_parent(imaged.index[0])
+    assert parent in fig._suptitle.get_text()
+    assert [ax.get_title() for ax in fig.axes] == [f"{g}: {', '.join(b)}" for g, b in tiling.BAND_GROUPS.items()]
+    merged = np.asarray(fig.axes[0].get_images()[0].get_array())
+    assert merged.shape == (512, 512, 3)
+    np.testing.assert_array_equal(merged[256:, :256], tiling.read_png(imaged.loc[f"{parent}_patch10", "rgb_png_path"]))
+    # three patches: the window cannot be stitched, its first patch is shown
+    three = demo_tiles[~demo_tiles.tile_id.str.endswith("patch11")]
+    assert np.asarray(tiling.plot_band_groups(three, parent).axes[0].get_images()[0].get_array()).shape == (256, 256, 3)
+    with pytest.raises(ValueError, match="no image tile of window 'nope'"):
+        tiling.plot_band_groups(demo_tiles, "nope")
+    assert tiling.plot_band_groups(demo_tiles[demo_tiles.image_path.isna()]) is None

@@ -2,5 +2,86 @@
 COGs, global sampling plans, and the embedded demo (all through the same readers).
 
 Submodules are imported on use (``from cen.sources import worldcover``) so that optional clients
-(pystac-client, planetary-computer) load only when needed.
+(pystac-client, planetary-computer) load only when needed. :func:`fetch` runs one source by name
+(notebook 01's ``source`` parameter).
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+SOURCES = ("demo", "stac", "chatearthnet")
+"""The data sources of notebook 01 (``source`` parameter)."""
+
+
+@dataclass
+class Fetched:
+    """What :func:`fetch` produced: ``tiles`` (tiles GeoDataFrame, ``None`` for the release),
+    ``skipped`` (sampling plan points without a usable scene: ``sample_id``, ``lon``, ``lat``,
+    ``status``, ``reason``; empty unless ``stac``), ``captions`` (release caption records, only
+    ``chatearthnet``) and ``completeness`` (:class:`cen.sources.chatearthnet.Completeness` of the
+    release folder, only ``chatearthnet``)."""
+
+    tiles: Any = None
+    skipped: Any = None
+    captions: Any = None
+    completeness: Any = None
+
+
+def fetch(
+    source: str,
+    workdir: str | Path,
+    *,
+    smoke: bool = False,
+    n_samples: int = 8,
+    seed: int = 0,
+    region: Sequence[float] | None = None,
+    countries: Sequence[str] | None = None,
+    dates: str = "2020-01-01/2020-12-31",
+    max_cloud: float = 20.0,
+    stac_provider: str = "earth-search",
+    stac_url: str | None = None,
+    worldcover_url: str | None = None,
+    worldcover_year: int = 2020,
+    release_dir: str | Path = "../build/release",
+    release_images: bool = False,
+    release_kw: Mapping[str, Any] | None = None,
+) -> Fetched:
+    """Fetch tiles from one of :data:`SOURCES` into ``workdir`` (notebook 01's parameters).
+
+    * ``demo``: :func:`cen.sources.demo.build_demo_tiles` (offline; ``smoke`` shrinks it);
+    * ``stac``: a :func:`cen.sources.sampling.sample_plan` of ``n_samples`` points (``seed``,
+      ``region`` box, ``countries``) built by :func:`cen.sources.sampling.build_samples` from the
+      ``stac_provider`` catalogue (or ``stac_url``) and WorldCover (``worldcover_url`` mirror);
+    * ``chatearthnet``: :func:`cen.sources.chatearthnet.download_release` into ``release_dir``
+      (``release_images``: the ~38 GB image archives too; ``release_kw``: further arguments, e.g.
+      ``base_url``), then its completeness and caption records.
+
+    Demo and stac write ``{workdir}/tiles.parquet``. Raises ``ValueError`` for another source.
+    """
+    import pandas as pd
+
+    if source not in SOURCES:
+        raise ValueError(f"source must be 'demo', 'stac' or 'chatearthnet', got {source!r}")
+    workdir = Path(workdir)
+    if source == "demo":
+        from cen.sources import demo
+
+        tiles = demo.build_demo_tiles(workdir, smoke=smoke, year=worldcover_year)
+        return Fetched(tiles=tiles, skipped=pd.DataFrame())
+    if source == "stac":
+        from cen.sources import sampling, stac
+
+        plan = sampling.sample_plan(n_samples, seed=seed, bbox=region, countries=countries)
+        catalog = stac.open_catalog(stac_provider, url=stac_url)
+        tiles, skipped = sampling.build_samples(plan, workdir, catalog=catalog, provider=stac_provider, dates=dates,
+                                                max_cloud=max_cloud, worldcover_year=worldcover_year,
+                                                worldcover_url=worldcover_url)
+        return Fetched(tiles=tiles, skipped=skipped)
+    from cen.sources import chatearthnet
+
+    chatearthnet.download_release(release_dir, images=release_images, **dict(release_kw or {}))
+    completeness = chatearthnet.check_completeness(release_dir)
+    return Fetched(skipped=pd.DataFrame(), captions=chatearthnet.load_captions(release_dir), completeness=completeness)

@@ -482,3 +482,17 @@ def load_release(root: str | Path, *, verify_sizes: bool = True):
             detail = "; ".join(f"caps_{v}_{s}: {f} records, published {p}" for (v, s), (f, p) in bad.items())
             raise ReleaseError(f"{root}: split sizes differ from the published release: {detail}")
     return frame
+
+
+OVERVIEW_COLUMNS = ("version", "split", "image", "tile_col", "tile_row", "patch", "lon", "lat")
+"""Columns of :func:`captions_overview`: which caption set, which image, and where it lies."""
+
+
+def split_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Caption records per ``(version, split)`` of loaded captions (column ``records``)."""
+    return frame.groupby(["version", "split"]).size().rename("records").to_frame()
+
+
+def captions_overview(frame: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """The first ``n`` caption records, :data:`OVERVIEW_COLUMNS` only."""
+    return pd.DataFrame(frame[list(OVERVIEW_COLUMNS)].head(n))

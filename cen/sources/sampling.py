@@ -4,6 +4,7 @@
   to land area, at least one per continent), uniform in area within each stratum (longitude
   uniform, sine of latitude uniform, rejection on Natural Earth land polygons), reproducible from
   ``seed``. Optional region: a ``(west, south, east, north)`` box or a list of countries.
+* :func:`plot_plan`: a plan (and fetched tiles, release places) on a world map.
 * :func:`stratify_by_class`: from an oversampled plan, pick points balanced over continent x
   WorldCover class (the class under each point read from the WorldCover COGs).
 * :func:`build_samples`: for each planned point, the least-cloudy scene in the date range, the nine
@@ -109,6 +110,31 @@ def sample_plan(
     pts["continent"] = joined["continent"].values
     pts.insert(0, "sample_id", [f"s{seed:04d}_{i:05d}" for i in range(len(pts))])
     return pts[["sample_id", "lon", "lat", "continent", "country", "stratum", "geometry"]]
+
+
+def plot_plan(plan, tiles=None, captions=None):
+    """World map (Natural Earth 110 m countries) of a sampling plan, with the centres of a tiles
+    table's tiles (one colour per ``source``) and the distinct places of release captions
+    (``tile_col``, ``tile_row``, ``lon``, ``lat``; :func:`cen.sources.chatearthnet.load_captions`)
+    when given. Returns the ``matplotlib.figure.Figure``."""
+    import matplotlib.pyplot as plt
+
+    from cen import datacard
+
+    fig, ax = plt.subplots(figsize=(10, 5))
+    datacard.world_countries().plot(ax=ax, color="#e8e8e8", edgecolor="#999999", linewidth=0.3)
+    ax.scatter(plan.lon, plan.lat, s=18, marker="x", color="black", label="sampling plan")
+    if tiles is not None:
+        for source, part in tiles.groupby("source"):
+            ax.scatter(part.lon, part.lat, s=30, label=f"{source} ({len(part)})")
+    if captions is not None:
+        places = captions.drop_duplicates(["tile_col", "tile_row"])
+        ax.scatter(places.lon, places.lat, s=2, color="tab:red", label=f"release tiles ({len(places)})")
+    ax.set_xlim(-180, 180)
+    ax.set_ylim(-60, 85)
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title("Tiles and sampling plan")
+    return fig
 
 
 # --- per-sample pipeline ---------------------------------------------------------------------
