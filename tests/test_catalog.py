@@ -206,3 +206,55 @@ def test_cli_analysis(tmp_path, capsys):
     assert "4 samples" in capsys.readouterr().out and html_out.exists()  # a: two captions, b: null, c: none
     assert main(["analysis", "map", "--workdir", str(tmp_path / "missing")]) == 1
     assert "tiles.parquet: table not found" in capsys.readouterr().err
+
+
+def test_captioned_samples_and_groups(tmp_path):
+    full = catalog.load_samples("demo", workdir=_workdir(tmp_path), keep_uncaptioned=True)
+    captioned = catalog.captioned_samples(full, source="demo")
+    assert captioned["text"].tolist() == ["Tree cover.", "Trees and water."]
+    groups = catalog.samples_per_group(full, by=["version", "split"])
+    assert groups["samples"].to_dict() == {("gpt35", "test"): 1, ("gpt35", "train"): 1, ("gpt4v", "train"): 1,
+                                           ("uncaptioned", "train"): 1}
+    with pytest.raises(ValueError, match=r"demo: no captions to analyse \(run notebook 03\)"):
+        catalog.captioned_samples(full.assign(text=None), source="demo", hint="run notebook 03")
+
+
+def test_run_tiles_and_computed_row(tmp_path):
+    assert catalog.run_tiles("demo", workdir=tmp_path) is None  # no tiles table written yet
+    assert catalog.run_tiles("chatearthnet", workdir=tmp_path) is None
+    frame = pd.DataFrame({"tile_id": ["t0"], "source": ["demo-sentinel2"]})
+    frame.to_parquet(tmp_path / "t.parquet")
+    assert catalog.run_tiles("parquet", tiles_path=tmp_path / "t.parquet", captions_path=tmp_path / "c.parquet")[
+        "tile_id"].tolist() == ["t0"]
+    assert catalog.run_tiles("parquet", tiles_path=tmp_path / "t.parquet") is None  # one table holds everything
+    # the demo branch reads the workdir's tiles table through the checked reader of notebook 01's table
+    (tmp_path / "wd").mkdir()
+    wd = _workdir(tmp_path / "wd")
+    with pytest.raises(ValueError, match=r"wd/tiles.parquet: missing column 'lon' in the tiles table"):
+        catalog.run_tiles("demo", workdir=wd)
+
+    samples = _samples(3, [11.5, 32.58, 139.69], [48.1, 0.35, 35.69], words=50)
+    demo = catalog.computed_row("demo", samples)
+    assert demo["name"] == "cen demo (this run)" and demo["reference"] == "this run" and "embedded demo" in demo["notes"]
+    assert demo["image_text_pairs"] == 2 and demo["licence"] is None and demo["multispectral"] is None
+    release = catalog.computed_row("chatearthnet", samples, human_verified=False)
+    assert release["name"] == "ChatEarthNet (computed from the release)" and release["reference"] == "Zenodo 11003436"
+    assert release["multispectral"] is True and release["licence"] == "CC-BY-4.0" and release["human_verified"] is False
+    other = catalog.computed_row("parquet", samples, name="mine", licence="CC0-1.0")
+    assert other["name"] == "mine" and other["licence"] == "CC0-1.0" and other["notes"] == ""
+
+
+def test_table_a1_known_counts_and_written_files(tmp_path, table):
+    a1 = catalog.table_a1(table)
+    assert len(a1) == 10 and "ChatEarthNet" in set(a1["name"])
+    md = catalog.render_markdown(a1, catalog.TABLE_A1_COLUMNS)
+    assert md.splitlines()[0] == ("| Dataset | Image-text pairs | Caption granularity | Caption generation | Image data "
+                                  "| Geographical coverage |")
+    known = catalog.known_counts(table, ["licence", "name"])
+    assert known["name"] == len(table) and 0 < known["licence"] < len(table)
+    paths = catalog.write_comparison(table, tmp_path / "out", highlight=["ChatEarthNet"], caption="Data & sizes")
+    assert sorted(p.name for p in paths) == ["datasets.html", "datasets.md", "datasets.tex"]
+    assert (tmp_path / "out" / "datasets.md").read_text() == catalog.render_markdown(table)
+    assert r"Data \& sizes" in (tmp_path / "out" / "datasets.tex").read_text()
+    assert "font-weight: bold" in (tmp_path / "out" / "datasets.html").read_text()
+    assert not list((tmp_path / "out").glob(".*"))  # no temporary files left

@@ -238,3 +238,28 @@ def test_large_map_clusters_and_heat_in_headless_chromium(tmp_path, test_output_
     shot.unlink(missing_ok=True)
     _run_chromium(binary, path.as_uri(), f"--screenshot={shot}")
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_coverage_counts_leave_out_unassigned_and_open_ocean():
+    sea = pd.concat([SAMPLES, pd.DataFrame({"lon": [-30.0], "lat": [0.0], "split": ["train"]})], ignore_index=True)
+    counts = maps.region_counts(maps.sample_points(sea), by="split")
+    assert "(none)" in set(counts["country"]["country"])
+    assert maps.coverage_counts(counts) == {"n_countries": 6, "n_continents": 5}
+    fake = {"country": pd.DataFrame({"country": ["France", "(none)"]}),
+            "continent": pd.DataFrame({"continent": ["Europe", "Seven seas (open ocean)", "(none)"]})}
+    assert maps.coverage_counts(fake) == {"n_countries": 1, "n_continents": 1}
+
+
+def test_coverage_map_adds_classes_and_thumbnails_when_present(tmp_path):
+    from PIL import Image
+
+    thumb = tmp_path / "thumb.png"
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(thumb)
+    m = maps.coverage_map(SAMPLES.assign(thumbnail=[str(thumb)] + [None] * 5), layer_col="split")
+    text = m.get_root().render()
+    uri = maps._thumbnail_uri(str(thumb))
+    assert m.cen_mode == "markers" and m.cen_counts["markers"] == 6 and m.cen_counts["layers"] == 3
+    assert text.count("classes:") == 6 and text.count(uri[22:]) == 1  # the thumbnail's base64 PNG
+    bare = maps.coverage_map(SAMPLES.assign(classes=None, thumbnail=None), layer_col=None)
+    text = bare.get_root().render()
+    assert bare.cen_counts["layers"] == 1 and "classes:" not in text and uri[22:] not in text

@@ -119,3 +119,48 @@ def test_summary_table_and_plots(tmp_path):
     image = np.asarray(cloud.to_image())
     assert image.shape == (100, 200, 3) and (image < 250).any()
     assert "water" in cloud.words_ or "image" in cloud.words_
+
+
+def test_word_frequencies_title():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    stats = textstats.caption_stats(CAPTIONS, by="version")
+    fig = textstats.plot_word_frequencies(stats, top=5, stopwords={"the"}, title="without stop words")
+    assert fig._suptitle.get_text() == "without stop words"
+    assert "the" not in [t.get_text() for t in fig.axes[0].get_xticklabels()]
+
+
+def test_class_mention_shares():
+    stats = textstats.caption_stats(CAPTIONS, by="version")
+    shares = textstats.class_mention_shares(stats)
+    assert list(shares.columns) == ["gpt35", "gpt4v"] and len(shares) == len(textstats.CLASS_SYNONYMS)
+    # gpt35: one of its two captions names trees, the other bare land; gpt4v's caption says forest and wetland
+    assert shares.loc["tree", "gpt35"] == 0.5 and shares.loc["tree", "gpt4v"] == 1.0
+    assert shares.loc["bare land", "gpt35"] == 0.5 and shares.loc["wetland", "gpt4v"] == 1.0
+    assert shares.loc["mangroves"].tolist() == [0.0, 0.0]
+
+
+def test_plot_word_clouds_returns_figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    stats = textstats.caption_stats(CAPTIONS, by=("version", "split"))
+    fig = textstats.plot_word_clouds(stats, width=200, height=100)
+    assert [ax.get_title() for ax in fig.axes] == ["gpt35 / train: 2 captions", "gpt4v / test: 1 captions"]
+    image = fig.axes[0].get_images()[0].get_array()
+    assert image.shape == (100, 200, 3) and (np.asarray(image) < 250).any()
+
+
+def test_compare_two_sets_falls_back_to_splits():
+    versions = textstats.compare_two_sets(CAPTIONS, by=["version", "split"], top=3)
+    assert list(versions["summary"].columns) == ["gpt35", "gpt4v"]
+    assert versions["summary"].loc["n_captions"].tolist() == [2, 1]
+    one_version = CAPTIONS.assign(version="gpt35", split=["train", "test", "test"])
+    splits = textstats.compare_two_sets(one_version, by=["version", "split"], top=3)
+    assert list(splits["summary"].columns) == ["test", "train"]  # groups in sorted order
+    assert splits["summary"].loc["n_captions"].tolist() == [2, 1]
+    assert textstats.compare_two_sets(CAPTIONS.assign(split="all"), by=["split"]) is None
+    known = textstats.caption_stats(CAPTIONS, by="version")
+    again = textstats.compare_two_sets(CAPTIONS, first=known, top=3)
+    pd.testing.assert_frame_equal(again["words"], versions["words"])
