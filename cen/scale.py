@@ -852,9 +852,7 @@ def build_samples(
     """
     import functools
 
-    from shapely import wkt
-
-    from cen import tiling
+    from cen.sources import sampling
 
     workdir = Path(workdir)
     tiles_dir = workdir / "tiles"
@@ -869,20 +867,8 @@ def build_samples(
                     client=client, partition_size=partition_size, stage_name=name, key="sample_id",
                     **(run_kwargs or {}))
     results = read_stage(workdir / "samples_parts")
-    rows, skipped = [], []
-    for status, text in zip(results["status"], results["row"]):
-        row = json.loads(text)
-        if status == "ok":
-            if isinstance(row.get("geometry"), str):
-                row["geometry"] = wkt.loads(row["geometry"])
-            rows.append(row)
-        else:
-            skipped.append(row)
-    frame = tiling.tiles_frame(rows)
-    tiling.write_tiles_table(workdir / "tiles.parquet", frame)
-    skipped_df = pd.DataFrame(skipped, columns=["sample_id", "lon", "lat", "status", "reason"])
-    with atomic_path(workdir / "samples_skipped.csv") as tmp:
-        skipped_df.to_csv(tmp, index=False)
+    frame, skipped_df = sampling.write_sample_results(
+        ({**json.loads(text), "status": status} for status, text in zip(results["status"], results["row"])), workdir)
     return frame, skipped_df, run
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -219,16 +219,25 @@ def build_samples(
     Returns ``(tiles GeoDataFrame, skipped DataFrame)``; skips are also written to
     ``{workdir}/samples_skipped.csv``. Re-running continues where a previous run stopped.
     """
+    workdir = Path(workdir)
+    out_dir = workdir / "tiles"
+    records = list(plan[["sample_id", "lon", "lat"]].itertuples(index=False))
+    results = (build_sample(rec.sample_id, float(rec.lon), float(rec.lat), out_dir, catalog=catalog, **kwargs)
+               for rec in tqdm(records, desc="samples", disable=not progress))
+    return write_sample_results(results, workdir)
+
+
+def write_sample_results(results: Iterable[Mapping], workdir: str | Path) -> tuple[object, pd.DataFrame]:
+    """Split per-sample results into ``{workdir}/tiles.parquet`` (status ok) and
+    ``{workdir}/samples_skipped.csv`` (everything else, with the reason); return both tables."""
     from shapely import wkt
 
     workdir = Path(workdir)
-    out_dir = workdir / "tiles"
     rows, skipped = [], []
-    for rec in tqdm(list(plan[["sample_id", "lon", "lat"]].itertuples(index=False)), desc="samples", disable=not progress):
-        row = build_sample(rec.sample_id, float(rec.lon), float(rec.lat), out_dir, catalog=catalog, **kwargs)
+    for row in results:
         if row.get("status") == "ok":
             row = dict(row)
-            if isinstance(row["geometry"], str):
+            if isinstance(row.get("geometry"), str):
                 row["geometry"] = wkt.loads(row["geometry"])
             rows.append(row)
         else:
