@@ -182,18 +182,23 @@ def _run_chromium(binary: str, url: str, *extra: str) -> subprocess.CompletedPro
         )
 
 
-def test_map_renders_in_headless_chromium(tmp_path, test_output_dir):
-    binary = _chromium()
-    path, _ = _map_html(tmp_path, SAMPLES)
-    page = path.read_text().replace("<head>", "<head>" + PROBE_HEAD, 1).replace("</body>", PROBE_TAIL + "</body>", 1)
+def _probe(binary: str, path, tmp_path, tail: str) -> dict:
+    """Load the map with the probe script injected; return what the probe reported from the page."""
+    import html as html_module
+
+    page = path.read_text().replace("<head>", "<head>" + PROBE_HEAD, 1).replace("</body>", tail + "</body>", 1)
     probe = tmp_path / "probe.html"
     probe.write_text(page)
     result = _run_chromium(binary, probe.as_uri(), "--dump-dom")
     found = re.search(r'<pre id="cen-probe">(.*?)</pre>', result.stdout, re.S)
     assert found, f"the map page did not finish loading in Chromium; stderr tail:\n{result.stderr[-2000:]}"
-    import html as html_module
+    return json.loads(html_module.unescape(found.group(1)))
 
-    report = json.loads(html_module.unescape(found.group(1)))
+
+def test_map_renders_in_headless_chromium(tmp_path, test_output_dir):
+    binary = _chromium()
+    path, _ = _map_html(tmp_path, SAMPLES)
+    report = _probe(binary, path, tmp_path, PROBE_TAIL)
     assert report["errors"] == [], report["errors"]
     assert report["markers"] == 6 and report["layers"] == 3
     assert report["countries"] > 100  # the offline Natural Earth basemap drew
@@ -223,15 +228,7 @@ def test_large_map_clusters_and_heat_in_headless_chromium(tmp_path, test_output_
     assert m.cen_mode == "heat+cluster"
     probe_tail = PROBE_TAIL.replace("markers: document", "clusters: document.querySelectorAll('.marker-cluster').length, "
                                     "heat: document.querySelectorAll('canvas.leaflet-heatmap-layer').length, markers: document")
-    page = path.read_text().replace("<head>", "<head>" + PROBE_HEAD, 1).replace("</body>", probe_tail + "</body>", 1)
-    probe = tmp_path / "probe.html"
-    probe.write_text(page)
-    result = _run_chromium(binary, probe.as_uri(), "--dump-dom")
-    found = re.search(r'<pre id="cen-probe">(.*?)</pre>', result.stdout, re.S)
-    assert found, f"the map page did not finish loading in Chromium; stderr tail:\n{result.stderr[-2000:]}"
-    import html as html_module
-
-    report = json.loads(html_module.unescape(found.group(1)))
+    report = _probe(binary, path, tmp_path, probe_tail)
     assert report["errors"] == [], report["errors"]
     assert report["clusters"] > 0 and report["heat"] == 2 and report["layers"] == 4  # 2 heat + 2 marker layers
     shot = test_output_dir / "coverage_map_heat_chromium.png"
