@@ -171,6 +171,8 @@ def test_batch_api_flow_and_resume(server, tmp_path):
     assert P.cost_usd("gpt-3.5-turbo-1106", 1000, 100, batch=True) == pytest.approx(direct / 2)
     again = generate(reqs, _cfg(server, mode="batch"), cache_path=cache)
     assert again.counts == {"cached": 6} and [e["path"] for e in server.log].count("/v1/files") == 1
+    written = [f for f in tmp_path.rglob("*") if f.is_file()]
+    assert written and not [f for f in written if b"sk-local-test" in f.read_bytes()]  # the key is never written
 
 
 _CLIENT = textwrap.dedent("""
