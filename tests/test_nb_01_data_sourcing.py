@@ -13,15 +13,3 @@ def test_demo_tiles_recorded(smoke_report):
     assert rec["n_flagged"] == 0 and rec["n_skipped"] == 0
     assert rec["n_plan_points"] == 6 and rec["n_plan_continents"] == 6
     assert "tiles" in rec["summary"]
-
-
-def test_notebook_is_committed_clean():
-    import nbformat
-
-    from cen import paths
-
-    nb = nbformat.read(paths.NOTEBOOKS_DIR / "01_data_sourcing.ipynb", as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert "parameters" in code[0].metadata.get("tags", [])
-    assert 'workdir = "../build/demo"' in code[0].source and "smoke = False" in code[0].source
-    assert all(not c.outputs and c.execution_count is None for c in code)

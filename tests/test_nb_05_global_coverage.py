@@ -18,15 +18,3 @@ def test_coverage_and_caption_statistics_recorded(smoke_report):
     assert rec["words_min"] <= rec["words_mean"] <= rec["words_max"] and rec["words_min"] > 10
     assert rec["sentences_mean"] >= 1 and rec["vocabulary_size"] > 20
     assert "captions" in rec["summary"]
-
-
-def test_notebook_is_committed_clean():
-    import nbformat
-
-    from cen import paths
-
-    nb = nbformat.read(paths.NOTEBOOKS_DIR / "05_global_coverage.ipynb", as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert "parameters" in code[0].metadata.get("tags", [])
-    assert 'workdir = "../build/demo"' in code[0].source and "smoke = False" in code[0].source
-    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)

@@ -15,15 +15,3 @@ def test_comparison_recorded(smoke_report):
     assert rec["our_coverage"] in ("Regional", "Global")
     assert 0 < rec["known_licences"] < rec["n_datasets"]  # unknown licences stay unknown
     assert "datasets compared" in rec["summary"]
-
-
-def test_notebook_is_committed_clean():
-    import nbformat
-
-    from cen import paths
-
-    nb = nbformat.read(paths.NOTEBOOKS_DIR / "06_dataset_comparison.ipynb", as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert "parameters" in code[0].metadata.get("tags", [])
-    assert 'workdir = "../build/demo"' in code[0].source and "smoke = False" in code[0].source
-    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
