@@ -1,0 +1,5 @@
+import sys
+
+from cen.cli import main
+
+sys.exit(main())
