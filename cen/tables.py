@@ -1,8 +1,14 @@
-"""Files passed between stages: atomic writes and checked reads.
+"""Files passed between stages: atomic writes, checked reads, portable paths, failure tables.
 
 Every stage writes its outputs through :func:`atomic_path`, so a killed run never leaves a
-half-written file under the final name, and reads the previous stage's table through
-:func:`read_table`, which names the file and the missing column instead of failing later.
+half-written file under the final name (and the file gets the mode the umask gives, like any
+other file the user makes), and reads the previous stage's table through :func:`read_table`,
+which names the file and the missing column instead of failing later.
+
+Paths stored in a table are relative to the table's workdir (:func:`relative_to_workdir`) and
+are read back with :func:`resolve_path`, so a workdir can be moved or zipped. A stage that
+meets a bad tile records it in a failures table beside its output (:func:`write_failures`)
+and goes on.
 """
 
 from __future__ import annotations
@@ -30,9 +36,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            os.chmod(tmp_path, 0o666 & ~current_umask())  # mkstemp makes 0600 whatever the umask
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it for longer than the call)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
@@ -74,3 +89,63 @@ def read_table(
         raise error(f"{path}: missing column {missing[0]!r} in the {what} ({len(missing)} required column(s) "
                     f"missing: {listed})")
     return frame
+
+
+def resolve_path(value: str | os.PathLike | None, workdir: str | Path) -> Path | None:
+    """A path stored in a table, as a path to open: relative values are taken from ``workdir``
+    (the folder of the table), absolute ones as they are; ``None``/NaN/empty stay ``None``.
+    URLs (``http(s)://``, ``s3://``, ``/vsi…``) are returned unchanged as :class:`str`-like paths."""
+    if value is None or (isinstance(value, float) and value != value) or value == "":
+        return None
+    text = os.fspath(value)
+    if "://" in text or text.startswith("/vsi"):
+        return text  # type: ignore[return-value]
+    path = Path(text)
+    return path if path.is_absolute() else Path(workdir) / path
+
+
+def relative_to_workdir(path: str | os.PathLike | None, workdir: str | Path) -> str | None:
+    """How a table stores ``path``: relative to ``workdir`` (POSIX separators) when it lies
+    inside it, else absolute; ``None`` stays ``None``."""
+    if path is None:
+        return None
+    text = os.fspath(path)
+    if "://" in text or text.startswith("/vsi"):
+        return text
+    absolute = Path(text).resolve()
+    try:
+        return absolute.relative_to(Path(workdir).resolve()).as_posix()
+    except ValueError:
+        return str(absolute)
+
+
+FAILURE_COLUMNS = ("tile_id", "stage", "error")
+"""Columns of a failures table: which tile, which stage, and the one-line error."""
+
+
+def failures_path(output: str | Path) -> Path:
+    """Where a stage's failures table goes: ``<output stem>_failures.parquet`` beside ``output``."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}_failures.parquet")
+
+
+def write_failures(output: str | Path, failures: Sequence[dict] | pd.DataFrame) -> Path | None:
+    """Write the failures of the stage that writes ``output`` beside it (``tile_id``, ``stage``,
+    ``error``); with no failures, remove a stale table and return ``None``."""
+    path = failures_path(output)
+    frame = pd.DataFrame(list(failures) if not isinstance(failures, pd.DataFrame) else failures,
+                         columns=list(FAILURE_COLUMNS))
+    if frame.empty:
+        path.unlink(missing_ok=True)
+        return None
+    frame = frame.astype({"tile_id": "string", "stage": "string", "error": "string"})
+    return write_parquet(frame, path)
+
+
+def read_failures(output: str | Path) -> pd.DataFrame:
+    """The failures table beside ``output`` (empty when the stage had none)."""
+    path = failures_path(output)
+    if not path.exists():
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in FAILURE_COLUMNS})
+    return read_table(path, FAILURE_COLUMNS, what="failures table", made_by="the stage that writes "
+                      f"{Path(output).name}")
