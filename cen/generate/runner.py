@@ -491,7 +491,7 @@ def build_workdir_requests(workdir: str | Path, paradigms: Sequence[str] = ("gpt
             tiles = pd.read_parquet(tiles_path, columns=None)
             ids = stats["tile_id"].astype(str).tolist()
             labels = load_label_maps(tiles, ids, base_dir=workdir)
-            pictures = load_rgb(tiles, ids) if rgb else None
+            pictures = load_rgb(tiles, ids, base_dir=workdir) if rgb else None
             requests += build_requests(stats, "gpt4v", template=template, model=model, label_maps=labels,
                                        rgb=pictures, compat=compat, source=str(workdir / "stats.parquet"))
         else:
