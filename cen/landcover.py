@@ -180,3 +180,89 @@ def colour_to_indices(image: np.ndarray, palette: Literal["chatearthnet", "world
 def worldcover_colour_table() -> dict[int, tuple[int, int, int, int]]:
     """Official WorldCover colour table keyed by code, as rasterio's ``write_colormap`` takes it."""
     return {c.worldcover_code: (*c.worldcover_colour, 255) for c in CLASSES}
+
+
+# ----------------------------------------------------------------------------------------------
+# Regions of Algorithm 1 (the release's statistics script)
+
+REGIONS: tuple[str, ...] = ("whole", "top left", "top right", "bottom left", "bottom right", "middle")
+"""Region order of every region-count array (axis -2 of ``cen.stats.region_counts``): the whole
+map, the four quadrants ``[:h//2, :w//2]`` …, and the middle ``[h//4:3h//4, w//4:3w//4]`` (the
+central half in both directions, overlapping the quadrants), as Algorithm 1 slices them."""
+
+WHOLE, TOP_LEFT, TOP_RIGHT, BOTTOM_LEFT, BOTTOM_RIGHT, MIDDLE = range(len(REGIONS))
+"""Indices into :data:`REGIONS`."""
+
+REGION_SLUGS: tuple[str, ...] = tuple(r.replace(" ", "_") for r in REGIONS)
+"""Column-name form of :data:`REGIONS` (``top_left`` …), also the GPT-4V region names."""
+
+PARTS: tuple[str, ...] = REGIONS[1:]
+"""The five parts of a map a caption describes one by one (``REGIONS`` without ``whole``)."""
+
+
+def region_boxes(h: int, w: int) -> dict[str, tuple[int, int, int, int]]:
+    """Pixel boxes ``(row0, row1, col0, col1)`` (end-exclusive) of the five :data:`PARTS` of an
+    ``h`` x ``w`` map, keyed by region name, as Algorithm 1 slices them (for drawing and for
+    reading a region; counts come from ``cen.stats.region_counts``)."""
+    boxes = (
+        (0, h // 2, 0, w // 2), (0, h // 2, w // 2, w), (h // 2, h, 0, w // 2), (h // 2, h, w // 2, w),
+        (h // 4, 3 * h // 4, w // 4, 3 * w // 4),
+    )
+    return dict(zip(PARTS, boxes))
+
+
+# ----------------------------------------------------------------------------------------------
+# Words a caption uses for each class
+
+CLASS_SYNONYMS: dict[int, tuple[str, ...]] = {
+    1: ("water", "waters", "water body", "water bodies", "waterbody", "waterbodies", "river", "rivers",
+        "lake", "lakes", "sea", "seas", "ocean", "pond", "ponds", "reservoir", "reservoirs", "stream",
+        "streams", "watercourse", "watercourses", "water course", "water courses", "lagoon", "lagoons",
+        "canal", "canals", "estuary", "bay", "aquatic"),
+    2: ("developed", "developed area", "developed areas", "developed land", "development", "built up",
+        "built up area", "built up areas", "urban", "urbanized", "urbanised", "building", "buildings",
+        "settlement", "settlements", "city", "cities", "town", "towns", "village", "villages",
+        "residential", "infrastructure", "road", "roads", "urban area", "urban areas"),
+    3: ("tree", "trees", "tree cover", "forest", "forests", "forested", "woodland", "woodlands", "wooded",
+        "woods", "canopy"),
+    4: ("shrub", "shrubs", "shrubland", "shrublands", "shrubbery", "bush", "bushes", "scrub", "scrubland",
+        "scrubs"),
+    5: ("grass", "grasses", "grassland", "grasslands", "meadow", "meadows", "pasture", "pastures",
+        "grassy", "lawn", "lawns"),
+    6: ("crop", "crops", "cropland", "croplands", "farmland", "farmlands", "field", "fields",
+        "agricultural", "agriculture", "cultivated", "arable", "farm", "farms", "crop field",
+        "crop fields"),
+    7: ("bare", "bare land", "bare ground", "bare soil", "barren", "barren land", "sparse vegetation",
+        "sparsely vegetated", "desert", "deserts", "sand", "sandy", "rock", "rocky"),
+    8: ("snow", "ice", "snow cover", "snowy", "snowfield", "snowfields", "glacier", "glaciers", "icy",
+        "snow covered"),
+    9: ("wetland", "wetlands", "marsh", "marshes", "marshland", "swamp", "swamps", "bog", "bogs",
+        "herbaceous wetland", "herbaceous wetlands"),
+    10: ("mangrove", "mangroves", "mangrove forest", "mangrove forests"),
+    11: ("moss", "mosses", "lichen", "lichens", "moss and lichen"),
+}
+"""ChatEarthNet index -> the words and phrases (lower case) a caption may use for that class.
+
+One list for every reader of captions: the verification parser (``cen.verify.lexicon``, which
+matches the phrases with a space also matching a hyphen) and the caption statistics
+(``cen.textstats``, which counts the one-word forms as tokens). The set follows the release's
+prompts (the GPT-4V prompt speaks of "developed area", "water course", "crop areas") and the
+WorldCover class definitions the labels come from: built-up covers towns, villages, roads and
+buildings; cropland is the fields; bare / sparse vegetation covers sand and rock. So "town",
+"field" and "sand" are mentions of developed area, crop and bare land everywhere."""
+
+
+def _check_synonyms() -> None:
+    seen: dict[str, int] = {}
+    for idx, words in CLASS_SYNONYMS.items():
+        if not 1 <= idx < N_INDICES:
+            raise AssertionError(f"CLASS_SYNONYMS: {idx} is not a land-cover index")
+        for w in words:
+            if w != w.lower() or w in seen:
+                raise AssertionError(f"CLASS_SYNONYMS: {w!r} is not lower case or listed for two classes")
+            seen[w] = idx
+    if set(CLASS_SYNONYMS) != {c.index for c in LAND_COVER_CLASSES}:
+        raise AssertionError("CLASS_SYNONYMS must list every land-cover class")
+
+
+_check_synonyms()

@@ -696,16 +696,10 @@ def reduce_partitions(
 
 def merge_caption_stats(a: dict[tuple, Any], b: dict[tuple, Any]) -> dict[tuple, Any]:
     """Merge two :func:`cen.textstats.caption_stats` results (``b``'s captions after ``a``'s)."""
-    from cen.textstats import CaptionStats
-
     out = dict(a)
     for key, sb in b.items():
         sa = out.get(key)
-        out[key] = sb if sa is None else CaptionStats(
-            n_captions=sa.n_captions + sb.n_captions, lengths=sa.lengths + sb.lengths,
-            sentences=sa.sentences + sb.sentences, words=sa.words + sb.words,
-            class_captions=sa.class_captions + sb.class_captions,
-            class_mentions=sa.class_mentions + sb.class_mentions)
+        out[key] = sb if sa is None else sa.merge(sb)
     return dict(sorted(out.items()))
 
 

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from cen.landcover import CLASSES, N_INDICES, class_names
+from cen.landcover import CLASSES, N_INDICES, PARTS, REGION_SLUGS, REGIONS, class_names, region_boxes
 from cen.tables import read_table, write_parquet
 
 if TYPE_CHECKING:
@@ -62,12 +62,7 @@ if TYPE_CHECKING:
 STATS_VERSION = "1"
 """Version of the statistics and context texts; stored in every ``stats.parquet`` row."""
 
-REGIONS: tuple[str, ...] = ("whole", "top left", "top right", "bottom left", "bottom right", "middle")
-"""Region order of :func:`region_counts` (axis 1): the whole map, the four quadrants, the middle
-(the central half in both directions, overlapping the quadrants)."""
-
-REGION_SLUGS: tuple[str, ...] = tuple(r.replace(" ", "_") for r in REGIONS)
-"""Column-name form of :data:`REGIONS` (``top_left`` ...), also the GPT-4V region names."""
+# REGIONS (region order of region_counts, axis 1) and REGION_SLUGS come from cen.landcover.
 
 CLASS_SLUGS: tuple[str, ...] = tuple(n.replace(" ", "_") for n in class_names("gpt35"))
 """Column-name form of the class names, by index (``background``, ``water``, ``developed_area`` ...)."""
@@ -90,7 +85,7 @@ _N_CELLS = 16
 _GPT35_NAMES = class_names("gpt35")
 _GPT4V_NAMES = class_names("gpt4v")
 _REGION_LINE = "The {} mainly contains the following land cover types, in descending order of content: "
-_PARTS = ("top left part", "top right part", "bottom left part", "bottom right part", "middle part")
+_PARTS = tuple(f"{r} part" for r in PARTS)
 
 # _REGION_OF_CELL[r, cell] = 1 if cell (row band * 4 + column band) belongs to region r.
 _REGION_OF_CELL = np.zeros((len(REGIONS), _N_CELLS), dtype=np.int64)
@@ -295,18 +290,6 @@ def region_sizes(h: int, w: int) -> np.ndarray:
     rows = [h, h // 2, h // 2, h - h // 2, h - h // 2, 3 * h // 4 - h // 4]
     cols = [w, w // 2, w - w // 2, w // 2, w - w // 2, 3 * w // 4 - w // 4]
     return np.array(rows, dtype=np.int64) * np.array(cols, dtype=np.int64)
-
-
-def region_boxes(h: int, w: int) -> dict[str, tuple[int, int, int, int]]:
-    """Pixel boxes ``(row0, row1, col0, col1)`` (end-exclusive) of the five regions of an
-    ``h`` x ``w`` map, keyed by region name (for drawing; counts come from :func:`region_counts`)."""
-    return {
-        "top left": (0, h // 2, 0, w // 2),
-        "top right": (0, h // 2, w // 2, w),
-        "bottom left": (h // 2, h, 0, w // 2),
-        "bottom right": (h // 2, h, w // 2, w),
-        "middle": (h // 4, 3 * h // 4, w // 4, 3 * w // 4),
-    }
 
 
 # ----------------------------------------------------------------------------------------------

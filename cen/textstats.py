@@ -37,35 +37,48 @@ _UNICODE_NONWORD = re.compile(r"[^\w'\-]|_")
 _SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)")
 _WORD_CHAR = re.compile(r"[^\W_]")
 
-CLASS_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "water": ("water", "waters", "waterbody", "waterbodies", "lake", "lakes", "river", "rivers", "sea", "seas",
-              "ocean", "pond", "ponds", "reservoir", "reservoirs"),
-    "developed area": ("developed", "built-up", "urban", "urbanized", "building", "buildings", "settlement",
-                       "settlements", "residential"),
-    "tree": ("tree", "trees", "forest", "forests", "forested", "woodland", "woodlands"),
-    "shrub": ("shrub", "shrubs", "shrubland", "shrublands", "bush", "bushes", "scrub", "scrubland"),
-    "grass": ("grass", "grasses", "grassland", "grasslands", "meadow", "meadows", "pasture", "pastures"),
-    "crop": ("crop", "crops", "cropland", "croplands", "farmland", "farmlands", "agricultural", "agriculture"),
-    "bare land": ("bare", "barren", "desert", "deserts"),
-    "snow": ("snow", "ice", "snowy", "icy", "glacier", "glaciers"),
-    "wetland": ("wetland", "wetlands", "marsh", "marshes", "swamp", "swamps", "bog", "bogs"),
-    "mangroves": ("mangrove", "mangroves"),
-    "moss": ("moss", "mosses", "lichen", "lichens"),
-}
-"""Words (tokens) counted as a mention of each class; keys are the GPT-3.5 class names.
+_CLASS_NAMES = landcover.class_names("gpt35")
 
-A mention is one occurrence of one of these tokens or its possessive (``river's``), so "developed area" and "tree cover" are one
-mention each, and "snow and ice" two mentions of snow."""
 
-assert set(CLASS_SYNONYMS) == set(landcover.class_names("gpt35")[1:])
+def _class_words() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """Split :data:`cen.landcover.CLASS_SYNONYMS` into token forms and the phrases tokens miss.
+
+    A one-word synonym counts as a token; a phrase counts as its hyphenated token (``built-up``);
+    a phrase none of whose words is a one-word synonym of its class (``built up``, ``sparse
+    vegetation``) is also searched for as a phrase. Keys are the GPT-3.5 class names.
+    """
+    words: dict[str, tuple[str, ...]] = {}
+    phrases: dict[str, tuple[str, ...]] = {}
+    for idx, syns in landcover.CLASS_SYNONYMS.items():
+        single = [w for w in syns if " " not in w]
+        multi = [w for w in syns if " " in w]
+        words[_CLASS_NAMES[idx]] = tuple(single + [w.replace(" ", "-") for w in multi])
+        phrases[_CLASS_NAMES[idx]] = tuple(w for w in multi if not set(w.split()) & set(single))
+    return words, phrases
+
+
+CLASS_WORDS, CLASS_PHRASES = _class_words()
+"""Per class (GPT-3.5 name): the tokens counted as a mention of it, and the multi-word phrases
+counted as one (both from :data:`cen.landcover.CLASS_SYNONYMS`, the one list the verification
+parser also reads).
+
+A mention is one occurrence of one of these tokens or its possessive (``river's``), or of one of
+the phrases, so "developed area" and "tree cover" are one mention each, "snow and ice" two
+mentions of snow, and "crop fields" two mentions of crop. Counting tokens, "mangrove forest" is a
+mention of mangroves and one of tree (the verification parser, matching phrases, says mangroves)."""
 
 _TOKEN_TO_CLASS: dict = {}
-for _cls, _words in CLASS_SYNONYMS.items():
+for _cls, _words in CLASS_WORDS.items():
     for _w in _words:
         for _form in (_w, _w + "'s", _w + "'" if _w.endswith("s") else _w):  # possessives count too
             _TOKEN_TO_CLASS[_form] = _cls
             _TOKEN_TO_CLASS[_form.encode()] = _cls
 _SYNONYM_TOKENS = frozenset(_TOKEN_TO_CLASS)
+_PHRASE_TO_CLASS = {" ".join(p.split()): c for c, ps in CLASS_PHRASES.items() for p in ps}
+_PHRASE_FIRST_WORDS = tuple(sorted({p.split()[0] for p in _PHRASE_TO_CLASS}))
+_PHRASE_RE = re.compile(
+    r"\b(?:" + "|".join(r"\s+".join(map(re.escape, p.split())) for p in sorted(_PHRASE_TO_CLASS, key=len, reverse=True))
+    + r")\b")
 # terminators -> ".", word bytes kept, everything else -> " " (for counting ". " in bytes)
 _SENTENCE_TABLE = bytes(46 if i in b".!?" else i if i in _WORD_BYTES else 32 for i in range(256))
 _FAST_SENTENCE_TABLE = bytes(46 if i in b".!?" else 32 if i in b" \t\n\r\x0b\x0c" else i for i in range(256))
@@ -139,10 +152,21 @@ class CaptionStats:
     """Number of captions mentioning each class at least once."""
     class_mentions: Counter = field(default_factory=Counter)
     """Total mentions of each class."""
+    phrase_mentions: Counter = field(default_factory=Counter)
+    """Mentions of each class by a multi-word phrase (:data:`CLASS_PHRASES`), part of ``class_mentions``."""
 
     @property
     def vocabulary_size(self) -> int:
         return len(self.words)
+
+    def merge(self, other: "CaptionStats") -> "CaptionStats":
+        """Statistics of both caption sets (``other``'s captions after this one's); inputs unchanged."""
+        return CaptionStats(
+            n_captions=self.n_captions + other.n_captions, lengths=self.lengths + other.lengths,
+            sentences=self.sentences + other.sentences, words=self.words + other.words,
+            class_captions=self.class_captions + other.class_captions,
+            class_mentions=self.class_mentions + other.class_mentions,
+            phrase_mentions=self.phrase_mentions + other.phrase_mentions)
 
     def summary(self) -> dict[str, float | int]:
         """Counts and length statistics (words and sentences per caption)."""
@@ -184,9 +208,14 @@ class CaptionStats:
         self.lengths.append(len(toks))
         self.sentences.append(n_sent)
         self.words.update(toks)
-        hits = _SYNONYM_TOKENS.intersection(toks)
-        if hits:
-            self.class_captions.update({_TOKEN_TO_CLASS[t] for t in hits})
+        classes = {_TOKEN_TO_CLASS[t] for t in _SYNONYM_TOKENS.intersection(toks)}
+        if any(w in lower for w in _PHRASE_FIRST_WORDS):
+            for m in _PHRASE_RE.finditer(lower):
+                cls = _PHRASE_TO_CLASS[" ".join(m.group().split())]
+                self.phrase_mentions[cls] += 1
+                classes.add(cls)
+        if classes:
+            self.class_captions.update(classes)
 
     def _finish(self) -> None:
         # the ASCII path counts bytes tokens; merge them into str keys once, at the end
@@ -195,7 +224,7 @@ class CaptionStats:
             for k, v in self.words.items():
                 merged[k.decode() if isinstance(k, bytes) else k] += v
             self.words = merged
-        self.class_mentions = Counter()
+        self.class_mentions = Counter(self.phrase_mentions)
         for word, cls in _TOKEN_TO_CLASS.items():
             if isinstance(word, str) and word in self.words:
                 self.class_mentions[cls] += self.words[word]
@@ -293,7 +322,7 @@ def class_mentions_table(stats: Mapping[tuple, CaptionStats]) -> pd.DataFrame:
     """Per group and class: captions mentioning the class, their share, and total mentions."""
     rows = []
     for key, st in stats.items():
-        for cls in CLASS_SYNONYMS:
+        for cls in CLASS_WORDS:
             n = st.class_captions.get(cls, 0)
             rows.append({
                 "group": _label(key), "class": cls, "captions": n,
@@ -323,9 +352,9 @@ def compare(a: CaptionStats, b: CaptionStats, names: tuple[str, str] = ("A", "B"
         f"{nb} per 1k": [1000 * b.words.get(w, 0) / total_b for w in union],
     })
     classes = pd.DataFrame({
-        "class": list(CLASS_SYNONYMS),
-        f"{na} share": [a.class_captions.get(c, 0) / a.n_captions if a.n_captions else np.nan for c in CLASS_SYNONYMS],
-        f"{nb} share": [b.class_captions.get(c, 0) / b.n_captions if b.n_captions else np.nan for c in CLASS_SYNONYMS],
+        "class": list(CLASS_WORDS),
+        f"{na} share": [a.class_captions.get(c, 0) / a.n_captions if a.n_captions else np.nan for c in CLASS_WORDS],
+        f"{nb} share": [b.class_captions.get(c, 0) / b.n_captions if b.n_captions else np.nan for c in CLASS_WORDS],
     })
     return {"summary": summary, "words": words, "classes": classes}
 

@@ -75,3 +75,33 @@ def test_worldcover_colour_table_matches_real_cog(shared_data):
         cmap = src.colormap(1)
     for code, rgba in lc.worldcover_colour_table().items():
         assert cmap[code][:3] == rgba[:3]
+
+
+def test_regions_follow_algorithm_1():
+    assert lc.REGIONS == ("whole", "top left", "top right", "bottom left", "bottom right", "middle")
+    assert lc.REGION_SLUGS[lc.BOTTOM_LEFT] == "bottom_left"
+    assert lc.PARTS == lc.REGIONS[1:]
+    boxes = lc.region_boxes(5, 7)
+    assert list(boxes) == list(lc.PARTS)
+    assert boxes["top right"] == (0, 2, 3, 7) and boxes["bottom left"] == (2, 5, 0, 3)
+    assert boxes["middle"] == (1, 3, 1, 5)
+    # the four quadrants tile the map exactly once
+    cover = np.zeros((5, 7), int)
+    for name in lc.PARTS[:4]:
+        r0, r1, c0, c1 = boxes[name]
+        cover[r0:r1, c0:c1] += 1
+    assert (cover == 1).all()
+
+
+def test_class_synonyms_one_list_for_every_reader():
+    from cen import textstats
+    from cen.verify import lexicon
+
+    assert lexicon.CLASS_SYNONYMS is lc.CLASS_SYNONYMS
+    assert lexicon.REGIONS is lc.REGIONS
+    names = lc.class_names("gpt35")
+    for word, idx in (("town", 2), ("field", 6), ("sand", 7), ("glacier", 8)):
+        assert lexicon.class_of(word) == idx
+        assert word in textstats.CLASS_WORDS[names[idx]]
+    assert sum(map(len, lc.CLASS_SYNONYMS.values())) == len(
+        {w for ws in lc.CLASS_SYNONYMS.values() for w in ws})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 try:
     import tomllib
@@ -82,3 +83,40 @@ def test_demo_data_checksums_match_data_readme():
         rel = str(f.relative_to(paths.DATA_DIR))
         assert rel in listed, f"data/README.md does not list {rel}"
         assert listed[rel] == sha256(f), f"{rel} changed: its sha256 differs from data/README.md"
+
+
+# --- one fact, one place ------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _string_literals(node: ast.AST) -> set[str]:
+    return {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+
+def _literal_collections(path: Path):
+    """Every tuple, list, set or dict display in a module, with the string constants it holds."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set, ast.Dict)):
+            yield node.lineno, _string_literals(node)
+
+
+# a collection holding these is a copy of the fact (whatever its name)
+FACTS = {
+    "region order": {"top left", "top right", "bottom left", "bottom right"},
+    "class synonyms": {"woodland", "farmland", "marsh"},
+}
+
+
+@pytest.mark.parametrize("fact", sorted(FACTS))
+def test_each_fact_is_defined_once_in_landcover(fact: str):
+    words = FACTS[fact]
+    where = []
+    for path in sorted((REPO / "cen").rglob("*.py")):
+        for lineno, strings in _literal_collections(path):
+            if words <= strings:
+                where.append(f"{path.relative_to(REPO)}:{lineno}")
+    # outer displays contain inner ones: keep the module, count modules
+    modules = sorted({w.split(":")[0] for w in where})
+    assert modules == ["cen/landcover.py"], f"{fact} is spelled out in {where}"

@@ -43,8 +43,9 @@ def test_grouped_statistics_exact():
     assert b.lengths == [14] and b.sentences == [1]
     assert a.words["land"] == 1 and a.words["land-cover"] == 1 and a.words["the"] == 2
     assert a.vocabulary_size == len(set(textstats.tokenize(" ".join(CAPTIONS.text[:2]))))
-    # classes: tree, water, developed area, bare land, grass, crop (snow-covered is one token, not "snow")
-    assert set(a.class_captions) == {"tree", "water", "developed area", "bare land", "grass", "crop"}
+    # classes: tree, water, developed area, bare land, grass, crop, snow ("snow-covered", the synonym
+    # "snow covered" written with a hyphen)
+    assert set(a.class_captions) == {"tree", "water", "developed area", "bare land", "grass", "crop", "snow"}
     assert all(v == 1 for v in a.class_captions.values())
     assert set(b.class_captions) == {"tree", "water", "wetland"}  # forest, river's (possessive), wetland
     summary = a.summary()
@@ -60,6 +61,39 @@ def test_class_mentions_count_every_occurrence():
     row = table[table["class"] == "water"].iloc[0]
     assert row["captions"] == 1 and row["share"] == 0.5 and row["mentions"] == 3
     assert len(table) == 11
+
+
+AGREEMENT_CAPTIONS = [
+    "A small town sits beside sandy fields in the top left.",
+    "The built up area gives way to sparse vegetation and rocky ground; a water course runs south.",
+    "Snow-covered peaks above a glacier, with meadows and a village in the middle.",
+    "Dense woodland and shrubland surround a marsh; nothing else is present.",
+]
+
+
+def test_class_mentions_agree_with_the_verification_parser():
+    """Notebooks 04 and 05 read one synonym list: every caption names the same classes to both."""
+    from cen import landcover
+    from cen.verify import parse
+
+    for text in AGREEMENT_CAPTIONS:
+        ours = set(textstats.caption_stats([text])[("all",)].class_captions)
+        theirs = {landcover.class_names("gpt35")[m.cls] for m in parse.parse_caption(text).mentions}
+        assert ours == theirs, text
+    st = textstats.caption_stats(AGREEMENT_CAPTIONS[:2])[("all",)]
+    # town, fields, sandy -> developed area, crop, bare land; "built up area" one mention
+    assert st.class_mentions["developed area"] == 2 and st.class_mentions["bare land"] == 3
+    assert st.class_mentions["crop"] == 1 and st.phrase_mentions == {"developed area": 1, "bare land": 1}
+
+
+def test_merge_equals_one_pass():
+    one = textstats.caption_stats(CAPTIONS)[("all",)]
+    a = textstats.caption_stats(CAPTIONS.iloc[:2])[("all",)]
+    b = textstats.caption_stats(CAPTIONS.iloc[2:])[("all",)]
+    merged = a.merge(b)
+    assert merged.summary() == one.summary() and merged.words == one.words
+    assert merged.class_captions == one.class_captions and merged.class_mentions == one.class_mentions
+    assert a.n_captions == 2  # inputs unchanged
 
 
 def test_chunks_equal_one_pass_and_strings_accepted():
@@ -134,7 +168,7 @@ def test_word_frequencies_title():
 def test_class_mention_shares():
     stats = textstats.caption_stats(CAPTIONS, by="version")
     shares = textstats.class_mention_shares(stats)
-    assert list(shares.columns) == ["gpt35", "gpt4v"] and len(shares) == len(textstats.CLASS_SYNONYMS)
+    assert list(shares.columns) == ["gpt35", "gpt4v"] and len(shares) == len(textstats.CLASS_WORDS)
     # gpt35: one of its two captions names trees, the other bare land; gpt4v's caption says forest and wetland
     assert shares.loc["tree", "gpt35"] == 0.5 and shares.loc["tree", "gpt4v"] == 1.0
     assert shares.loc["bare land", "gpt35"] == 0.5 and shares.loc["wetland", "gpt4v"] == 1.0

@@ -23,7 +23,7 @@ import random
 
 import numpy as np
 
-from cen.landcover import N_INDICES, class_names
+from cen.landcover import N_INDICES, PARTS, class_names
 
 TEMPLATE_CAPTIONER_VERSION = "template-1"
 """Version of this captioner's wording; stored as ``template_version`` of its captions."""
@@ -35,7 +35,7 @@ MENTION_SHARE = 0.05
 """The closing sentence names every class with at least this share of the labelled pixels."""
 
 _NAMES = class_names("gpt35")
-_REGIONS = ("top left", "top right", "bottom left", "bottom right", "middle")
+_REGIONS = PARTS
 _NOUNS = ("fraction", "part", "portion", "amount", "quantity", "share")
 _SIZE = ((0.095, "extra small"), (0.195, "small"), (0.495, "medium"), (0.795, "large"), (1.01, "extra large"))
 

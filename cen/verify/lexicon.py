@@ -9,40 +9,11 @@ from __future__ import annotations
 import functools
 import re
 
-REGIONS: tuple[str, ...] = ("whole", "top left", "top right", "bottom left", "bottom right", "middle")
-"""Region order of a ``(6, 12)`` region-count array (as ``cen.stats.region_counts`` returns it)."""
+from cen.landcover import BOTTOM_LEFT, BOTTOM_RIGHT, CLASS_SYNONYMS, MIDDLE, REGIONS, TOP_LEFT, TOP_RIGHT, WHOLE
 
-WHOLE, TOP_LEFT, TOP_RIGHT, BOTTOM_LEFT, BOTTOM_RIGHT, MIDDLE = range(6)
-
-# ChatEarthNet index -> words a caption may use for that class (lower case; a space also
-# matches a hyphen or several spaces). Order does not matter: the regex tries longer first.
-CLASS_SYNONYMS: dict[int, tuple[str, ...]] = {
-    1: ("water", "waters", "water body", "water bodies", "waterbody", "waterbodies", "river", "rivers",
-        "lake", "lakes", "sea", "seas", "ocean", "pond", "ponds", "reservoir", "reservoirs", "stream",
-        "streams", "watercourse", "watercourses", "water course", "water courses", "lagoon", "lagoons",
-        "canal", "canals", "estuary", "bay", "aquatic"),
-    2: ("developed", "developed area", "developed areas", "developed land", "development", "built up",
-        "built up area", "built up areas", "urban", "urbanized", "urbanised", "building", "buildings",
-        "settlement", "settlements", "city", "cities", "town", "towns", "village", "villages",
-        "residential", "infrastructure", "road", "roads", "urban area", "urban areas"),
-    3: ("tree", "trees", "tree cover", "forest", "forests", "forested", "woodland", "woodlands", "wooded",
-        "woods", "canopy"),
-    4: ("shrub", "shrubs", "shrubland", "shrublands", "shrubbery", "bush", "bushes", "scrub", "scrubland",
-        "scrubs"),
-    5: ("grass", "grasses", "grassland", "grasslands", "meadow", "meadows", "pasture", "pastures",
-        "grassy", "lawn", "lawns"),
-    6: ("crop", "crops", "cropland", "croplands", "farmland", "farmlands", "field", "fields",
-        "agricultural", "agriculture", "cultivated", "arable", "farm", "farms", "crop field",
-        "crop fields"),
-    7: ("bare", "bare land", "bare ground", "bare soil", "barren", "barren land", "sparse vegetation",
-        "sparsely vegetated", "desert", "sand", "sandy", "rock", "rocky"),
-    8: ("snow", "ice", "snow cover", "snowfield", "snowfields", "glacier", "glaciers", "icy",
-        "snow covered"),
-    9: ("wetland", "wetlands", "marsh", "marshes", "marshland", "swamp", "swamps", "bog", "bogs",
-        "herbaceous wetland", "herbaceous wetlands"),
-    10: ("mangrove", "mangroves", "mangrove forest", "mangrove forests"),
-    11: ("moss", "mosses", "lichen", "lichens", "moss and lichen"),
-}
+# REGIONS (region order of a ``(6, 12)`` region-count array) and CLASS_SYNONYMS (ChatEarthNet
+# index -> words a caption may use for that class; a space also matches a hyphen or several
+# spaces; the regex tries longer first) are defined once, in cen.landcover.
 
 _WORD_TO_CLASS: dict[str, int] = {}
 for _idx, _words in CLASS_SYNONYMS.items():
