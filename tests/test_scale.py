@@ -542,6 +542,34 @@ def test_template_generation_sharded_equals_one_pass(tmp_path):
     assert sharded["text"].tolist() == one["text"].tolist() and set(sharded["status"]) == {"ok"}
 
 
+def test_generate_sharded_reads_a_stats_file_as_a_stats_table(tmp_path):
+    from cen.generate.runner import GenerateConfig
+
+    cfg = GenerateConfig(backend="template", progress=False)
+    with pytest.raises(FileNotFoundError, match=r"stats\.parquet: stats table not found \(run notebook 02"):
+        scale.generate_sharded(tmp_path / "stats.parquet", tmp_path / "caps", cfg, client="sync")
+    ids = [f"s{i:02d}" for i in range(6)]
+    _stats_of(ids).drop(columns="gpt35_context").to_parquet(tmp_path / "stats.parquet")
+    with pytest.raises(KeyError, match=r"stats\.parquet: missing column 'gpt35_context' in the stats table"):
+        scale.generate_sharded(tmp_path / "stats.parquet", tmp_path / "caps", cfg, client="sync")
+    _stats_of(ids).to_parquet(tmp_path / "stats.parquet")
+    run = scale.generate_sharded(tmp_path / "stats.parquet", tmp_path / "caps", cfg, client="sync", shard_size=4,
+                                 cache_path=tmp_path / "c.sqlite", run_kwargs={"progress": False})
+    assert run.n_rows == 6 and scale.read_stage(tmp_path / "caps")["tile_id"].tolist() == ids
+
+
+def test_merge_estimates_of_halves_equals_the_whole():
+    from cen import prompting
+
+    reqs = prompting.build_requests(_stats_of([f"m{i}" for i in range(9)]), "gpt35")
+    whole = prompting.estimate_cost(reqs)
+    halves = prompting.merge_estimates(prompting.estimate_cost(reqs[:4]), prompting.estimate_cost(reqs[4:]))
+    pd.testing.assert_frame_equal(halves, whole, check_dtype=False)
+    unpriced = prompting.estimate_cost(reqs[:2], model="no-such-model")
+    merged = prompting.merge_estimates(unpriced, unpriced)
+    assert merged["requests"].iloc[0] == 4 and np.isnan(merged["cost_usd"].iloc[0])
+
+
 def worldcover_codes_stage(tiles: pd.DataFrame, href: str) -> pd.DataFrame:
     """Source read + label alignment: WorldCover codes on each tile's grid (SHA-256 and land pixels)."""
     import hashlib

@@ -38,7 +38,7 @@ from cen.prompting.templates import (
     load_template,
 )
 from cen.prompting.tokens import (
-    PRICES, Price, TokenCounter, cost_usd, count_message_tokens, estimate_cost, price_for, release_caption_counts,
+    PRICES, Price, TokenCounter, cost_usd, count_message_tokens, estimate_cost, merge_estimates, price_for, release_caption_counts,
     release_cost_table, release_models, token_counter,
 )
 from cen.prompting.views import first_request, format_request, plot_request_images, request_images, summarize_requests
@@ -46,7 +46,7 @@ from cen.prompting.views import first_request, format_request, plot_request_imag
 __all__ = [
     "DEFAULT_TEMPLATES", "PRICES", "PROMPTS_DIR", "SINGLE_TILE_VISION_TEMPLATE", "Price", "PromptError", "PromptRequest",
     "PromptTemplate", "TokenCounter", "build_requests", "cost_usd", "count_message_tokens", "data_url",
-    "decode_data_url", "downsample_skip", "estimate_cost", "first_request", "format_request", "gpt35_messages",
+    "decode_data_url", "downsample_skip", "estimate_cost", "first_request", "merge_estimates", "format_request", "gpt35_messages",
     "gpt4v_messages", "gpt4v_text", "group_tiles", "image_hash", "label_map_png", "list_templates", "load_label_maps",
     "load_rgb", "load_template", "messages_hash", "plot_request_images", "png_bytes", "price_for",
     "release_caption_counts", "release_cost_table", "release_models", "request_images", "rgb_png",

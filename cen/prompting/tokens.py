@@ -171,6 +171,19 @@ def estimate_cost(requests: Sequence[PromptRequest], *, model: str | None = None
     return pd.DataFrame(out, columns=cols)
 
 
+def merge_estimates(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Two :func:`estimate_cost` tables as one (per-model sums; an unpriced model's cost stays NaN),
+    so an estimate over many batches of requests equals the estimate of all of them at once."""
+    both = pd.concat([a, b], ignore_index=True)
+    summed = both.groupby("model", sort=False).agg(
+        requests=("requests", "sum"), captions=("captions", "sum"), input_tokens=("input_tokens", "sum"),
+        output_tokens=("output_tokens", "sum"), usd_per_1m_in=("usd_per_1m_in", "first"),
+        usd_per_1m_out=("usd_per_1m_out", "first"), cost_usd=("cost_usd", "sum"),
+        exact_tokens=("exact_tokens", "all"), priced=("priced", "all")).reset_index()
+    summed["cost_usd"] = summed["cost_usd"].where(summed["priced"])
+    return summed[list(a.columns)]
+
+
 def cost_usd(model: str, input_tokens: int, output_tokens: int, *, prices: Mapping[str, Price] | None = None,
              batch: bool = False) -> float:
     """Money of one call from its token usage (NaN when the model has no price)."""
