@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Callable
 
-from cen.cli import analysis, generate, metrics, release, report, sample, scale, stats, tiles, verify
+from cen.cli import analysis, export, generate, metrics, release, report, sample, scale, stats, tiles, verify
 
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     report.add,
@@ -27,6 +27,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     generate.add,
     stats.add,
     analysis.add,
+    export.add,
 ]
 """Functions that add one subcommand (group) each; a new stage appends its module's ``add``."""
 
