@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from cen import stats
-from cen.landcover import indices_to_codes
+from cen.stats import counting
+from cen.landcover import class_names, indices_to_codes
 from release_reference import (
     counts_reference,
     gpt4v_class_reference,
@@ -423,7 +424,9 @@ def test_dataset_stats_exact_and_streaming():
 
     maps = np.stack(list(sample_maps(40, seed=2, size=(64, 64))))
     whole = stats.DatasetStats().update_labels(maps)
-    streamed = stats.stream_stats((maps[i : i + 7] for i in range(0, 40, 7)), contexts=True)
+    streamed = stats.DatasetStats()
+    for i in range(0, 40, 7):
+        streamed.update_labels(maps[i : i + 7])
     merged = stats.DatasetStats().update_labels(maps[:13]).merge(stats.DatasetStats().update_labels(maps[13:]))
     table = stats.DatasetStats.from_table(stats.stats_table(maps, [str(i) for i in range(40)]))
     for other in (streamed, merged, table):
@@ -460,12 +463,13 @@ def test_cli_stats_writes_table_and_shows_contexts(tmp_path, capsys):
 @pytest.mark.parametrize("shape", [(256, 256), (37, 53), (2, 2), (64, 48)])
 def test_numba_and_numpy_counting_agree(shape):
     maps = np.stack(list(sample_maps(10, seed=shape[1], size=shape)))
-    expected = stats._cell_counts_numpy(maps)
-    if stats._numba_kernel() is None:
-        pytest.skip("numba not installed")
-    assert np.array_equal(stats._cell_counts_numba(maps), expected)
-    # regions from either path match the release-style reference
-    assert np.array_equal(np.matmul(stats._REGION_OF_CELL, expected)[0], counts_reference(maps[0]))
+    expected = counting.cell_counts(maps, "bincount")
+    assert counting.default_kernel() == "numba"  # numba is a dependency: the fast kernel is the default
+    assert np.array_equal(counting.cell_counts(maps, "numba"), expected)
+    # regions from either kernel match the release-style reference
+    assert np.array_equal(np.matmul(counting.REGION_OF_CELL, expected)[0], counts_reference(maps[0]))
+    with pytest.raises(ValueError, match="unknown kernel 'pairs'"):
+        counting.cell_counts(maps, "pairs")
 
 
 def test_empty_inputs_give_empty_tables(tmp_path):
@@ -570,7 +574,7 @@ def test_region_class_counts_match_the_count_columns(small_tiles):
     maps, _, table = small_tiles
     out = stats.region_class_counts(table, n=2)
     assert list(out.columns) == list(stats.REGIONS) and out.index.names == ["tile_id", "class"]
-    names = stats.class_names("gpt35")
+    names = class_names("gpt35")
     assert out.index.tolist() == [("tile_0", names[c]) for c in (1, 2, 3, 4)] + [("tile_1", names[5])]
     for (tile_id, cls), row in out.iterrows():
         slug = cls.replace(" ", "_")
@@ -597,7 +601,7 @@ def test_plot_regions_returns_figure(small_tiles):
     assert set(boxes) == set(stats.REGIONS[1:])
     assert boxes["middle"].get_linestyle() == "--" and (boxes["middle"].get_width(), boxes["middle"].get_height()) == (16, 16)
     assert boxes["bottom right"].get_xy() == (15.5, 15.5)
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(stats.class_names("gpt35")[1:])
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(class_names("gpt35")[1:])
     with pytest.raises(ValueError, match="no label_path for tile 'tile_2'"):
         stats.plot_regions(table, tiles[tiles.tile_id != "tile_2"], n=3)
 

@@ -167,13 +167,15 @@ def apply_decisions(log: DecisionLog, decisions: Sequence[dict[str, Any]], revie
     return written
 
 
-def label_map_rgb(tiles: Any, tile_id: str, source: str = "tiles.parquet") -> Any:
+def label_map_rgb(tiles: Any, tile_id: str, source: str = "tiles.parquet", *, workdir: str | Path = ".") -> Any:
     """The tile's label map rendered in the ChatEarthNet palette, ``(H, W, 3)`` uint8, for review.
 
-    ``tiles`` is the tiles table (``tile_id``, ``label_path``: GeoTIFF of WorldCover codes).
+    ``tiles`` is the tiles table (``tile_id``, ``label_path``: GeoTIFF of WorldCover codes);
+    relative label paths are taken from ``workdir`` (the tiles table's folder).
     """
     from cen import landcover
     from cen.stats import read_label_map
+    from cen.tables import resolve_path
 
     rows = tiles[tiles["tile_id"].astype(str) == str(tile_id)]
     if rows.empty:
@@ -181,7 +183,7 @@ def label_map_rgb(tiles: Any, tile_id: str, source: str = "tiles.parquet") -> An
     path = rows.iloc[0]["label_path"]
     if not isinstance(path, str):
         raise ValueError(f"{source}: tile {tile_id!r} has no label_path")
-    return landcover.indices_to_colour(read_label_map(path))
+    return landcover.indices_to_colour(read_label_map(resolve_path(path, workdir)))
 
 
 def resolve(original: str, decisions: Sequence[dict[str, Any]]) -> tuple[str | None, str]:
@@ -293,11 +295,12 @@ def fixes_html(table: Any, n: int = 3, label: str = "{key}") -> str:
 
 
 def review_html(queue: Any, flags: Any, tiles: Any = None, n: int = 3, label: str = "{key}",
-                tile_column: str = "tile_id", map_title: str = "{tile_id}") -> str:
+                tile_column: str = "tile_id", map_title: str = "{tile_id}", *, workdir: str | Path = ".") -> str:
     """The first ``n`` captions of a review queue as HTML: a heading (``label`` formatted with the
     row's columns), the accepted text with every finding of the row marked (:func:`highlight_html`;
     ``flags`` rows refer to the queue's index through ``row``) and, when ``tiles`` is given, the
-    label map of the row's ``tile_column`` tile (:func:`plot_label_map`, titled ``map_title``)."""
+    label map of the row's ``tile_column`` tile (:func:`plot_label_map`, titled ``map_title``;
+    relative label paths taken from ``workdir``)."""
     parts = []
     for row in queue.head(n).itertuples():
         fields = _fields(row)
@@ -306,7 +309,7 @@ def review_html(queue: Any, flags: Any, tiles: Any = None, n: int = 3, label: st
                      + highlight_html(row.accepted_text or "", found.to_dict("records")))
         if tiles is not None:
             tile_id = str(fields[tile_column])
-            parts.append(figure_html(plot_label_map(label_map_rgb(tiles, tile_id), title=map_title.format(**fields))))
+            parts.append(figure_html(plot_label_map(label_map_rgb(tiles, tile_id, workdir=workdir), title=map_title.format(**fields))))
     return "".join(parts)
 
 
