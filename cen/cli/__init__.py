@@ -15,6 +15,7 @@ import sys
 from typing import Callable
 
 from cen.cli import analysis, export, generate, metrics, release, report, sample, scale, stats, tiles, verify
+from cen.cli import vqa as vqa_cli
 
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     report.add,
@@ -28,6 +29,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     stats.add,
     analysis.add,
     export.add,
+    vqa_cli.add,
 ]
 """Functions that add one subcommand (group) each; a new stage appends its module's ``add``."""
 
