@@ -230,7 +230,7 @@ def test_build_writes_the_columns_and_accounts(tmp_path, capsys):
     workdir, _ = _workdir(tmp_path)
     assert main(["vqa", "build", str(workdir), "--per-tile", "12", "-q"]) == 0
     line = capsys.readouterr().out
-    assert "4 tiles in the table, 3 eligible, 3 label maps read" in line and "1 no label map" in line
+    assert "4 tiles in the table, 3 eligible, 3 label maps read" in line and "1 no_label" in line
     q = pd.read_parquet(workdir / "vqa.parquet")
     assert tuple(q.columns) == vqa.COLUMNS
     assert q["qid"].is_unique and set(q["tile_id"]) == {"t0", "t1", "t2"}
@@ -269,10 +269,10 @@ def test_build_with_nothing_to_ask_exits_1_and_writes_nothing(tmp_path, capsys):
 def test_eligible_column_is_respected(tmp_path, capsys):
     workdir, tiles = _workdir(tmp_path)
     tiles["eligible"] = [True, False, True, False]
-    tiles["exclude_reason"] = [None, "too much nodata", None, "no label"]
+    tiles["exclude_reason"] = [None, "mostly_nodata", None, "no_label"]
     tiles.to_parquet(workdir / "tiles.parquet")
     assert main(["vqa", "build", str(workdir), "-q"]) == 0
-    assert "1 too much nodata" in capsys.readouterr().out
+    assert "1 mostly_nodata, 1 no_label" in capsys.readouterr().out
     assert set(pd.read_parquet(workdir / "vqa.parquet")["tile_id"]) == {"t0", "t2"}
 
 

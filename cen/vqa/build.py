@@ -237,35 +237,14 @@ class BuildResult:
                 + (f" -> {self.path}" if self.path else ""))
 
 
-def eligible_mask(tiles: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
-    """Which rows of a tiles table may get questions, and why the others may not.
-
-    Uses :func:`cen.tiling.eligible_tiles` when the tiling module has it; else the ``eligible``
-    column when the table has one (reason from ``exclude_reason``); else every row with a
-    ``label_path`` is eligible.
-    """
+def eligible_rows(tiles: pd.DataFrame) -> tuple[np.ndarray, dict[str, int]]:
+    """Which rows of a tiles table get questions (:func:`cen.tiling.eligible_tiles`: the
+    ``eligible`` column, or every row with a label path in a table without it) and the other
+    rows' count per exclusion reason (:func:`cen.tiling.exclusion_counts`)."""
     from cen import tiling
 
-    n = len(tiles)
-    labelled = tiles["label_path"].notna().to_numpy() if "label_path" in tiles else np.zeros(n, bool)
-    reasons = pd.Series(np.where(labelled, "", "no label map"), index=tiles.index, dtype=object)
-    chooser = getattr(tiling, "eligible_tiles", None)
-    if chooser is not None:
-        chosen = chooser(tiles)
-        if isinstance(chosen, pd.DataFrame):
-            mask = tiles.index.isin(chosen.index)
-        else:
-            mask = np.asarray(chosen, bool)
-    elif "eligible" in tiles:
-        mask = tiles["eligible"].fillna(False).astype(bool).to_numpy()
-    else:
-        return labelled, reasons
-    if "exclude_reason" in tiles:
-        why = tiles["exclude_reason"].astype(object).where(tiles["exclude_reason"].notna(), "not eligible")
-    else:
-        why = pd.Series("not eligible", index=tiles.index, dtype=object)
-    reasons = why.where(~mask, "")
-    return np.asarray(mask, bool), reasons
+    chosen = tiling.eligible_tiles(tiles)
+    return np.asarray(tiles.index.isin(chosen.index), bool), tiling.exclusion_counts(tiles)
 
 
 def build_questions(workdir: str | Path, *, per_tile: int = 10, tasks: Iterable[str] | None = None, seed: int = 0,
@@ -292,8 +271,7 @@ def build_questions(workdir: str | Path, *, per_tile: int = 10, tasks: Iterable[
     out = Path(out) if out is not None else workdir / "vqa.parquet"
     tiles = read_table(tiles_path, ("tile_id", "label_path"), what="tiles table", made_by="notebook 01 / `cen tiles`")
     tiles = tiles.drop(columns=["geometry"], errors="ignore").reset_index(drop=True)
-    mask, reasons = eligible_mask(tiles)
-    skipped = reasons[~mask].value_counts().to_dict()
+    mask, skipped = eligible_rows(tiles)
     rows = tiles[mask].reset_index(drop=True)
     split = (rows["split"].astype(object).where(rows["split"].notna(), "unsplit") if "split" in rows
              else pd.Series("unsplit", index=rows.index, dtype=object)).to_numpy(object)
