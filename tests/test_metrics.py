@@ -206,6 +206,13 @@ def test_ids_are_compared_as_strings():
     assert cs.ids == ["1", "2"]
 
 
+def test_ids_that_collide_as_strings_are_refused():
+    with pytest.raises(M.MetricsInputError, match=r"references: ids 1 and '1' are the same id as strings"):
+        M.evaluate({1: ["x"], "1": ["y"]}, {"1": "x"}, metrics=["ROUGE_L"])
+    with pytest.raises(M.MetricsInputError, match=r"candidates: ids '2' and 2 are the same id"):
+        M.validate({"2": ["x"]}, {"2": "x", 2: "y"})
+
+
 def test_unknown_metric():
     with pytest.raises(ValueError, match="unknown metric 'BLEURT'"):
         M.evaluate({"a": ["x"]}, {"a": "x"}, metrics=["BLEURT"])
@@ -255,6 +262,25 @@ def test_reader_errors_name_the_file(tmp_path):
         M.read_records(rec)
 
 
+def test_readers_accept_a_utf8_bom_and_name_any_other_encoding(tmp_path):
+    bom = b"\xef\xbb\xbf"
+    (tmp_path / "c.csv").write_bytes(bom + "image_id,caption\na,café\n".encode())
+    (tmp_path / "c.json").write_bytes(bom + json.dumps([{"image_id": 1, "caption": "x"}]).encode())
+    (tmp_path / "c.jsonl").write_bytes(bom + b'{"image_id": "b", "caption": "y"}\n')
+    assert M.read_candidates(tmp_path / "c.csv") == {"a": "café"}  # the BOM is not part of the id column name
+    assert M.read_candidates(tmp_path / "c.json") == {"1": "x"}
+    assert M.read_candidates(tmp_path / "c.jsonl") == {"b": "y"}
+    (tmp_path / "u16.csv").write_bytes("image_id,caption\na,x\n".encode("utf-16"))
+    with pytest.raises(M.MetricsInputError, match=r"u16.csv: the file is UTF-16 \(byte-order mark fffe\); .*UTF-8"):
+        M.read_records(tmp_path / "u16.csv")
+    latin = '[{"image_id": 1, "caption": "caf\u00e9"}]'.encode("latin-1")
+    (tmp_path / "latin.json").write_bytes(latin)
+    with pytest.raises(M.MetricsInputError) as err:
+        M.read_records(tmp_path / "latin.json")
+    msg = str(err.value)
+    assert f"latin.json: not UTF-8 (byte 0xe9 at offset {latin.index(0xE9)} is invalid)" in msg and "\n" not in msg
+
+
 @needs_java
 def test_evaluate_files_names_the_files(tmp_path):
     refs = tmp_path / "refs.json"
@@ -272,12 +298,15 @@ def test_evaluate_files_names_the_files(tmp_path):
 
 def test_without_java_the_python_metrics_still_run(monkeypatch, tmp_path):
     monkeypatch.setenv("CEN_JAVA", str(tmp_path / "no-java-here"))
-    assert M.find_java() is None
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java on PATH either
+    with pytest.warns(UserWarning, match="no-java-here.*does not exist; and there is no java on PATH"):
+        assert M.find_java() is None
     refs, cands = realistic(20)
     ev = M.evaluate(refs, cands)
     assert set(ev.not_computed) == {"METEOR", "SPICE"}
     assert "default-jre-headless" in ev.not_computed["METEOR"] and "openjdk" in ev.not_computed["METEOR"]
     assert "METEOR and SPICE" in ev.not_computed["METEOR"]
+    assert ev.not_computed["METEOR"].startswith("$CEN_JAVA is ") and "no-java-here" in ev.not_computed["METEOR"]
     assert ev.tokenizer == "python-approx"
     assert set(ev.scores) == {"Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"}
     assert all(0 < ev.scores[k] < 1 for k in ("Bleu_1", "ROUGE_L"))
@@ -285,6 +314,22 @@ def test_without_java_the_python_metrics_still_run(monkeypatch, tmp_path):
     assert boot["low"].notna().all() and boot.equals(ev.bootstrap(50)) and not boot.equals(ev.bootstrap(50, seed=1))
     with pytest.raises(M.MetricsError, match="default-jre-headless"):
         M.ptb_tokenize(["x"])
+
+
+@needs_java
+def test_cen_java_pointing_nowhere_says_so_and_falls_back_to_path(monkeypatch, tmp_path):
+    import shutil
+
+    on_path = shutil.which("java")
+    monkeypatch.setenv("CEN_JAVA", str(tmp_path / "typo" / "java"))
+    with pytest.warns(UserWarning, match=r"typo/java', which does not exist; using java on PATH"):
+        assert M.find_java() == on_path
+    with pytest.warns(UserWarning):
+        ev = M.evaluate({"a": ["water and trees"]}, {"a": "water and trees"}, metrics=["Bleu_1"])
+    assert ev.tokenizer == "ptb" and ev.scores["Bleu_1"] == pytest.approx(1.0)
+    assert any("typo/java" in n and "using java on PATH" in n for n in ev.notes)
+    monkeypatch.setenv("CEN_JAVA", on_path)
+    assert M.java_env_problem() is None and M.find_java() == on_path
 
 
 def test_python_tokenizer_drops_ptb_punctuation():
@@ -316,6 +361,26 @@ def test_setup_spice_downloads_and_keeps_the_two_jars(http_server, tmp_path):
     with pytest.raises(M.MetricsError, match="not a zip file"):
         M.setup_spice(f"{http_server.url}/notzip.zip", tmp_path / "other")
     assert not any((tmp_path / "other").iterdir())
+
+
+def test_setup_spice_resumes_a_cut_download_with_the_release_downloader(http_server, tmp_path):
+    from cen.sources import chatearthnet
+
+    z = http_server.root / "corenlp.zip"
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_STORED) as archive:
+        for jar in M.CORENLP_JARS:
+            archive.writestr(f"corenlp/{jar}", bytes(range(256)) * 400)  # ~100 kB each, stored
+    http_server.truncate_after = 20_000  # every response is cut after 20 kB: 4 attempts get 80 of ~200 kB
+    with pytest.raises(chatearthnet.DownloadError, match="partial data kept in .*corenlp-3.6.0.zip.part"):
+        M.setup_spice(f"{http_server.url}/corenlp.zip", tmp_path / "spice", progress=False)
+    have = (tmp_path / "spice" / ".corenlp-3.6.0.zip.part").stat().st_size
+    assert have == 4 * 20_000
+    http_server.truncate_after = None
+    n_before = len(http_server.requests)
+    dest = M.setup_spice(f"{http_server.url}/corenlp.zip", tmp_path / "spice", progress=False)
+    assert [(r.range, r.status) for r in http_server.requests[n_before:]] == [(f"bytes={have}-", 206)]
+    assert (dest / M.CORENLP_JARS[1]).read_bytes() == bytes(range(256)) * 400
+    assert sorted(p.name for p in dest.iterdir()) == sorted(M.CORENLP_JARS)  # zip and .part gone
 
 
 # ---------------------------------------------------------------- bootstrap and paired test
