@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -11,41 +10,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from cen import tiling
-from cen.export import ACCEPTED_STATUSES, export, read_manifest, verify_export
+from cen.export import export, read_manifest, verify_export
 from cen.export.llava import CAPTION_INSTRUCTIONS
 from cen.export.writer import ExportError, sha256_file
 from cen.tables import resolve_path
-from export_fixtures import EDITED, EDITED_TEXT, REJECTED, build_smoke_workdir, imaged_copy
+from test_export_helpers import (EDITED, EDITED_TEXT, REJECTED, decode, expected_captions, imaged_workdir_once,
+                                 smoke_workdir_once, source_png)
 
 
 @pytest.fixture(scope="session")
 def smoke_workdir(tmp_path_factory) -> Path:
-    return build_smoke_workdir(tmp_path_factory.mktemp("export_smoke"))
+    return smoke_workdir_once(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
-def imaged_workdir(smoke_workdir, tmp_path_factory) -> Path:
-    return imaged_copy(smoke_workdir, tmp_path_factory.mktemp("export_imaged") / "wd")
-
-
-def expected_captions(workdir: Path) -> dict[str, str]:
-    """id -> accepted text, straight from captions_verified.parquet."""
-    t = pd.read_parquet(workdir / "captions_verified.parquet")
-    ok = t["verification_status"].isin(ACCEPTED_STATUSES) & t["accepted_text"].notna()
-    return {f"{r.tile_id}__{r.paradigm}": r.accepted_text for r in t[ok].itertuples()}
-
-
-def source_png(workdir: Path, tile_id: str, kind: str = "rgb") -> bytes:
-    tiles = tiling.read_tiles_table(workdir / "tiles.parquet").set_index("tile_id")
-    col = "label_png_path" if kind == "label" else f"{kind}_png_path"
-    return Path(resolve_path(tiles.at[tile_id, col], workdir)).read_bytes()
-
-
-def decode(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)))
+def imaged_workdir(tmp_path_factory) -> Path:
+    return imaged_workdir_once(tmp_path_factory)
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:

@@ -8,7 +8,7 @@ vision-language trainers and geo tools load.
 * one module per format: :mod:`~cen.export.llava` (LLaVA / GeoChat conversations),
   :mod:`~cen.export.coco` (COCO captions), :mod:`~cen.export.hf` (Hugging Face Parquet + card
   + Croissant, :mod:`~cen.export.card`), :mod:`~cen.export.wds` (WebDataset tars),
-  (``stac``: static STAC catalog + stac-geoparquet, in progress);
+  :mod:`~cen.export.stac` (static STAC catalog + stac-geoparquet);
 * :mod:`~cen.export.run` -- :func:`export` / :func:`export_release`, the accounting;
 * :mod:`~cen.export.dataset` -- :class:`CaptionDataset`, a torch-free indexable dataset over any
   export or workdir.
@@ -20,7 +20,7 @@ from cen.export.samples import ACCEPTED_STATUSES, IMAGE_CHOICES, sample_id, work
 from cen.export.writer import ExportError, read_manifest, verify_export
 
 __all__ = [
-    "ACCEPTED_STATUSES", "CaptionDataset", "ExportError", "ExportResult", "FORMATS", "IMAGE_CHOICES", "export",
+    "ACCEPTED_STATUSES", "CaptionDataset", "DatasetNotFoundError", "ExportError", "ExportResult", "FORMATS", "IMAGE_CHOICES", "export",
     "export_release", "read_manifest", "sample_id", "verify_export", "workdir_samples",
 ]
 

@@ -66,7 +66,8 @@ def write(samples: Samples, writer: ExportWriter, *, progress: bool = True, mult
                         "file_name": files["image"] or row.get("release_image") or f"{row['tile_id']}.png",
                         "width": int(row.get("width") or 256), "height": int(row.get("height") or 256),
                         "license": 2 if row.get("image_kind") in ("rgb", "b567", "b81112") else 1,
-                        **({"label": files["label"]} if files["label"] else {}), **meta,
+                        **({"label": files["label"]} if files["label"] else {}),
+                        **({"band_images": files["images"]} if len(files["images"]) > 1 else {}), **meta,
                     }
                 elif images[image_id]["tile_id"] != row["tile_id"]:
                     raise ExportError(f"image id {image_id} of tiles {images[image_id]['tile_id']!r} and "

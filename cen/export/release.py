@@ -26,6 +26,17 @@ RELEASE_PRODUCT = "ChatEarthNet (Zenodo record 11003436)"
 """``source`` of every release sample."""
 
 
+def mercator_transform(lonlat_bounds, size: int = 256) -> list[float]:
+    """Affine ``(a, b, c, d, e, f)`` of a ``size`` x ``size`` patch in EPSG:3857 from its lon/lat bounds."""
+    from pyproj import Transformer
+
+    west, south, east, north = lonlat_bounds
+    to_merc = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+    x0, y1 = to_merc.transform(west, north)
+    x1, y0 = to_merc.transform(east, south)
+    return [(x1 - x0) / size, 0.0, x0, 0.0, -(y1 - y0) / size, y1]
+
+
 def release_samples(root: str | Path, *, images: str = "rgb", splits: Sequence[str] | None = None,
                     paradigms: Sequence[str] | None = None, progress: bool = True) -> Samples:
     """The caption samples of a downloaded release folder (see the module docstring)."""
@@ -58,6 +69,7 @@ def release_samples(root: str | Path, *, images: str = "rgb", splits: Sequence[s
     out["geometry"] = [g.wkt for g in frame.geometry]
     out["bbox"] = [list(map(float, g.bounds)) for g in frame.geometry]
     out["crs"] = "EPSG:3857"
+    out["transform"] = [mercator_transform(g.bounds) for g in frame.geometry]
     out["width"] = 256
     out["height"] = 256
     out["source"] = RELEASE_PRODUCT

@@ -19,7 +19,7 @@ from cen.export.base import ExportResult, check_files
 from cen.export.samples import Samples, workdir_samples
 from cen.export.writer import ExportError, ExportWriter
 
-FORMATS = ("llava", "coco", "hf", "wds")
+FORMATS = ("llava", "coco", "hf", "wds", "stac")
 """Export formats, one module each in :mod:`cen.export`."""
 
 NEEDS_IMAGE = {"llava"}

@@ -132,6 +132,28 @@ def _jsonable(value):
     return value
 
 
+def _portable(value):
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("/vsi"):
+        return Path(value).name
+    if isinstance(value, list):
+        return [_portable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _portable(v) for k, v in value.items()}
+    return value
+
+
+def portable_provenance(text):
+    """A tile's provenance JSON with local absolute paths cut to their file names (an export
+    names no folder of the machine it was made on; URLs are kept)."""
+    if not isinstance(text, str):
+        return text
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return json.dumps(_portable(data), sort_keys=True, ensure_ascii=False)
+
+
 def eligible(tiles: pd.DataFrame) -> pd.Series:
     """Which tiles later stages use: ``cen.tiling.eligible_mask`` where it exists, else the
     ``eligible`` column, else every tile."""
@@ -167,6 +189,8 @@ def _tile_frame(workdir: Path, kinds: Sequence[str]) -> pd.DataFrame:
     for col in TILE_META:
         if col in tiles.columns:
             out[col] = [_jsonable(v) for v in tiles[col]]
+    if "provenance" in out.columns:
+        out["provenance"] = [portable_provenance(v) for v in out["provenance"]]
     for kind, col in PATH_COLUMNS.items():
         values = tiles[col] if col in tiles.columns else [None] * len(tiles)
         out[f"_{kind}"] = [_path_or_none(resolve_path(v if isinstance(v, str) else None, workdir)) for v in values]
@@ -257,6 +281,17 @@ def _caption_rows(table: pd.DataFrame, tiles: pd.DataFrame, set_name: str, capti
     return out
 
 
+def _value_json(value) -> str:
+    """``answer_value`` as JSON text: a string that already is JSON stays as it is."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+            return value
+        except json.JSONDecodeError:
+            pass
+    return json.dumps(value)
+
+
 def _vqa_rows(table: pd.DataFrame, tiles: pd.DataFrame, source: str, skipped: list[dict]) -> pd.DataFrame:
     for col in ("tile_id", "qid", "question", "answer"):
         if col not in table.columns:
@@ -277,7 +312,7 @@ def _vqa_rows(table: pd.DataFrame, tiles: pd.DataFrame, source: str, skipped: li
     for c in meta:
         out[c] = [_jsonable(v) for v in out[c]]
     if "answer_value" in out.columns:
-        out["answer_value"] = [json.dumps(v) for v in out["answer_value"]]
+        out["answer_value"] = [_value_json(v) for v in out["answer_value"]]
     if "qid" in out.columns:
         out["qid"] = out["qid"].astype(str)
     if "split" in table.columns:

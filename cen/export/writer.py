@@ -128,6 +128,8 @@ class ExportWriter:
             os.close(fd)
             raise ExportError(f"{self.out}: another export is writing into this folder") from None
         self._lock_fd = fd
+        if read_manifest(self.out) is None:  # a run killed before its first shard still leaves a manifest
+            self._save({"complete": False, "files": {}})
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,14 +1,18 @@
-"""Workdirs for the export tests: the smoke run built once per session through the real CLI
-(demo tiles -> stats -> template captions -> verification with two reviewer decisions), and a
-copy whose captioned tiles also carry Sentinel-2 PNGs (stored as paths relative to the workdir)."""
+"""Helpers (no tests) shared by the export tests: the smoke run built once per session through
+the real CLI (demo tiles -> stats -> template captions -> verification with two reviewer
+decisions), a copy whose captioned tiles also carry Sentinel-2 PNGs (paths relative to the
+workdir), and the facts the tests compare exports with (accepted texts, source PNGs)."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from PIL import Image
 
 from cen import tiling
 from cen.tables import relative_to_workdir, resolve_path
@@ -60,3 +64,41 @@ def imaged_copy(workdir: Path, dest: Path) -> Path:
             tiles.loc[i, col] = imaged.loc[k % len(imaged), col]
     tiling.write_tiles_table(dest / "tiles.parquet", tiles)
     return dest
+
+
+_BUILT: dict[str, Path] = {}
+
+
+def smoke_workdir_once(tmp_path_factory) -> Path:
+    """:func:`build_smoke_workdir` once per test session (shared by every export test module)."""
+    key = str(tmp_path_factory.getbasetemp())
+    if key not in _BUILT:
+        _BUILT[key] = build_smoke_workdir(tmp_path_factory.mktemp("export_smoke"))
+    return _BUILT[key]
+
+
+def imaged_workdir_once(tmp_path_factory) -> Path:
+    key = str(tmp_path_factory.getbasetemp()) + "#imaged"
+    if key not in _BUILT:
+        _BUILT[key] = imaged_copy(smoke_workdir_once(tmp_path_factory), tmp_path_factory.mktemp("export_imaged") / "wd")
+    return _BUILT[key]
+
+
+def expected_captions(workdir: Path) -> dict[str, str]:
+    """id -> accepted text, straight from captions_verified.parquet."""
+    from cen.export import ACCEPTED_STATUSES
+
+    t = pd.read_parquet(workdir / "captions_verified.parquet")
+    ok = t["verification_status"].isin(ACCEPTED_STATUSES) & t["accepted_text"].notna()
+    return {f"{r.tile_id}__{r.paradigm}": r.accepted_text for r in t[ok].itertuples()}
+
+
+def source_png(workdir: Path, tile_id: str, kind: str = "rgb") -> bytes:
+    """The bytes of a tile's PNG of ``kind`` (``rgb``, ``b567``, ``b81112``, ``label``) in the workdir."""
+    tiles = tiling.read_tiles_table(workdir / "tiles.parquet").set_index("tile_id")
+    col = "label_png_path" if kind == "label" else f"{kind}_png_path"
+    return Path(resolve_path(tiles.at[tile_id, col], workdir)).read_bytes()
+
+
+def decode(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)))
