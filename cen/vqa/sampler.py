@@ -24,8 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from cen.landcover import class_names
-from cen.stats import REGION_SLUGS
+from cen.landcover import REGION_SLUGS, class_names
 from cen.vqa.features import TileFeatures
 
 CLASS_NAMES: tuple[str, ...] = class_names("gpt35")
@@ -36,7 +35,7 @@ REGION_PHRASES: dict[str, str] = {
     "bottom_left": "the bottom left of the image", "bottom_right": "the bottom right of the image",
     "middle": "the middle of the image",
 }
-"""How a question names each region of :data:`cen.stats.REGION_SLUGS` (the ``region`` column)."""
+"""How a question names each region of :data:`cen.landcover.REGION_SLUGS` (the ``region`` column)."""
 
 FORMATS = ("yes_no", "multiple_choice", "open", "bbox")
 """Values of the ``format`` column."""
@@ -89,7 +88,7 @@ class Picks:
     """ChatEarthNet index (0 = none)."""
     class_b: np.ndarray | None = None
     region: np.ndarray | None = None
-    """Index into :data:`cen.stats.REGION_SLUGS` (default: whole)."""
+    """Index into :data:`cen.landcover.REGION_SLUGS` (default: whole)."""
     choices: list[list[str]] | None = None
     """Multiple choice: the correct answer first, then the distractors; :func:`render` places them."""
 
