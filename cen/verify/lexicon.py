@@ -151,6 +151,8 @@ def normalise_paradigm(paradigm: str) -> str:
 # "small" also covers "extra small" and "large" also covers "extra large" (plain English, not a
 # contradiction); generic words get deliberately loose ranges so that paraphrase is not flagged.
 _BUCKET_NOUN = r"(?:fraction|part|portion|amount|quantity|proportion|share)s?"
+_APPROX = r"(?:about|roughly|nearly|approximately|around|almost|close\s+to|just\s+(?:over|under))"
+"""Words before a fraction ("about a third", "just over half"); the fraction's range is deliberately loose."""
 PROPORTION_WORDS: list[tuple[str, str, float, float]] = [
     # (name, regex, low, high) -- share must lie in [low, high]
     ("extra small", r"(?:extra|very)[\s-]+small\s+" + _BUCKET_NOUN, 0.0, 0.10),
@@ -159,7 +161,13 @@ PROPORTION_WORDS: list[tuple[str, str, float, float]] = [
     ("medium", r"medium(?:[\s-]+sized)?\s+" + _BUCKET_NOUN, 0.20, 0.50),
     ("large", r"large\s+" + _BUCKET_NOUN, 0.50, 1.0),
     ("entire", r"entirely|completely|exclusively|solely|wholly|fully\s+covered", 0.90, 1.0),
-    ("half", r"(?:about|roughly|nearly|approximately|around)\s+half", 0.35, 0.65),
+    ("half", _APPROX + r"\s+half", 0.35, 0.65),
+    ("nearly all", r"(?:nearly|almost|virtually|practically)\s+all", 0.85, 1.0),
+    ("three quarters", _APPROX + r"\s+three[\s-]+quarters", 0.65, 0.85),
+    ("two thirds", _APPROX + r"\s+two[\s-]+thirds", 0.55, 0.78),
+    ("a third", _APPROX + r"\s+(?:a|one)[\s-]+third", 0.25, 0.42),
+    ("a quarter", _APPROX + r"\s+(?:a|one)[\s-]+quarter", 0.17, 0.33),
+    ("a tenth", _APPROX + r"\s+(?:a|one)[\s-]+tenth", 0.05, 0.16),
     ("minor", r"minor|scattered|sparse|traces?\s+of|specks?\s+of|tiny|slivers?\s+of|a\s+few\s+patches", 0.0, 0.30),
 ]
 PROPORTION_RE = re.compile(
@@ -170,7 +178,7 @@ PROPORTION_GROUPS: dict[str, tuple[str, float, float]] = {
 }
 DOMINANCE_RE = re.compile(
     r"\b(?:dominat(?:es|ed|ing|e)|dominant(?:ly)?|predominant(?:ly)?|predominat(?:es|ed|ing|e)|prevail(?:s|ing)?|"
-    r"majority|mostly|mainly|primarily|largely|chiefly|principal(?:ly)?|most\s+of)\b",
+    r"majority|mostly|mainly|primarily|largely|chiefly|principal(?:ly)?|most\s+of|greater\s+part|bulk\s+of)\b",
     re.IGNORECASE,
 )
 """A class said to dominate must be the largest class of its region (or within the tolerance of it)."""
