@@ -43,7 +43,7 @@ import numpy as np
 from cen.landcover import BOTTOM_LEFT as BL
 from cen.landcover import BOTTOM_RIGHT as BR
 from cen.landcover import MIDDLE as MID
-from cen.landcover import N_INDICES, WHOLE, class_names
+from cen.landcover import N_INDICES, REGIONS, WHOLE, class_names
 from cen.landcover import TOP_LEFT as TL
 from cen.landcover import TOP_RIGHT as TR
 
@@ -119,12 +119,13 @@ _AMOUNTS: tuple[tuple[float, float, tuple[str, ...]], ...] = (
 )
 _BUCKET_NOUNS = ("fraction", "part", "portion", "amount", "quantity", "share")
 
-# region names: the parser (cen.verify.lexicon.REGION_RE) reads each as exactly these regions
+# region names (first: the region's own name, cen.landcover.REGIONS); cen.verify.lexicon.REGION_RE reads
+# each as exactly these regions
 _REGION_NAMES: dict[tuple[int, ...], tuple[str, ...]] = {
-    (TL,): ("top left", "upper left", "north-west corner", "top-left corner", "north-western quarter", "upper-left quarter"),
-    (TR,): ("top right", "upper right", "north-east corner", "top-right corner", "north-eastern quarter", "upper-right quarter"),
-    (BL,): ("bottom left", "lower left", "south-west corner", "bottom-left corner", "south-western quarter", "lower-left quarter"),
-    (BR,): ("bottom right", "lower right", "south-east corner", "bottom-right corner", "south-eastern quarter", "lower-right quarter"),
+    (TL,): (REGIONS[TL], "upper left", "north-west corner", "top-left corner", "north-western quarter", "upper-left quarter"),
+    (TR,): (REGIONS[TR], "upper right", "north-east corner", "top-right corner", "north-eastern quarter", "upper-right quarter"),
+    (BL,): (REGIONS[BL], "lower left", "south-west corner", "bottom-left corner", "south-western quarter", "lower-left quarter"),
+    (BR,): (REGIONS[BR], "lower right", "south-east corner", "bottom-right corner", "south-eastern quarter", "lower-right quarter"),
     (MID,): ("middle", "centre", "central part", "central area", "centre of the tile"),
     (TL, TR): ("northern half", "upper half", "top half", "northern part", "upper part"),
     (BL, BR): ("southern half", "lower half", "bottom half", "southern part", "lower part"),
