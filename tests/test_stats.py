@@ -445,6 +445,104 @@ def test_region_boxes_agree_with_counts():
         assert np.array_equal(np.bincount(m[r0:r1, c0:c1].ravel(), minlength=12), counts[r])
 
 
+def _tiles_with_labels(tmp_path, maps, eligible=None, reasons=None):
+    """Label GeoTIFFs under tmp_path/labels (relative paths) and their tiles.parquet."""
+    (tmp_path / "labels").mkdir(exist_ok=True)
+    rows = []
+    for i, m in enumerate(maps):
+        rel = f"labels/t{i}.tif"
+        _write_label_tif(tmp_path / rel, m)
+        rows.append({"tile_id": f"t{i}", "label_path": rel})
+    frame = pd.DataFrame(rows)
+    if eligible is not None:
+        frame["eligible"] = eligible
+        frame["exclude_reason"] = reasons
+    frame.to_parquet(tmp_path / "tiles.parquet")
+    return tmp_path / "tiles.parquet"
+
+
+def test_stats_of_eligible_tiles_only(tmp_path, capsys):
+    from cen.cli import main
+
+    maps = [quadrants(1, 2, 3, 4), quadrants(5, 5, 0, 0), quadrants(3, 3, 3, 3)]
+    tiles = _tiles_with_labels(tmp_path, maps, eligible=[True, False, True], reasons=[None, "mostly_nodata", None])
+    assert main(["stats", str(tiles)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "3 tiles: 2 eligible, 1 excluded (mostly_nodata: 1)"
+    assert "2 tiles -> " in out
+    table = stats.read_stats(tmp_path / "stats.parquet")
+    assert table["tile_id"].tolist() == ["t0", "t2"]  # the excluded tile has no statistics
+    assert not (tmp_path / "stats_failures.parquet").exists()
+    # a tiles table written before the eligibility columns existed: every labelled row counts
+    legacy = pd.read_parquet(tiles).drop(columns=["eligible", "exclude_reason"])
+    legacy.loc[len(legacy)] = {"tile_id": "image-only", "label_path": None}
+    assert stats.stats_table_from_tiles(legacy, base_dir=tmp_path, progress=False)["tile_id"].tolist() == ["t0", "t1", "t2"]
+
+
+def test_bad_tiles_are_recorded_and_the_rest_written(tmp_path, capsys):
+    import rasterio
+
+    from cen.cli import main
+    from cen.tables import read_failures
+
+    maps = [quadrants(1, 2, 3, 4), quadrants(5, 5, 6, 6), quadrants(3, 3, 3, 3), quadrants(9, 9, 9, 9)]
+    tiles = _tiles_with_labels(tmp_path, maps)
+    with rasterio.open(tmp_path / "labels/t1.tif", "r+") as dst:  # codes outside WorldCover
+        codes = dst.read(1)
+        codes[2, 3], codes[4, 5] = 7, 255
+        dst.write(codes, 1)
+    (tmp_path / "labels/t3.tif").unlink()
+    assert main(["stats", str(tiles)]) == 2
+    captured = capsys.readouterr()
+    assert "2 tiles -> " in captured.out and "2 failed" in captured.out
+    err = [line for line in captured.err.splitlines() if line.startswith("cen stats:")]
+    assert len(err) == 1 and err[0].startswith("cen stats: 2 of 4 eligible tiles failed, e.g. t1: ")
+    assert "unknown WorldCover code 7 at (2, 3)" in err[0]
+    assert stats.read_stats(tmp_path / "stats.parquet")["tile_id"].tolist() == ["t0", "t2"]
+    failures = read_failures(tmp_path / "stats.parquet")
+    assert failures["tile_id"].tolist() == ["t1", "t3"] and set(failures["stage"]) == {"stats"}
+    assert "t3.tif" in failures.loc[1, "error"] and "\n" not in "".join(failures["error"])
+    # fix the files and run again: only the two missing tiles are computed, the failures table goes
+    _write_label_tif(tmp_path / "labels/t1.tif", maps[1])
+    _write_label_tif(tmp_path / "labels/t3.tif", maps[3])
+    run = stats.run_stats_stage(tiles, tmp_path / "stats.parquet", progress=False)
+    assert run.n_reused == 2 and run.failures == [] and not run.failures_path.exists()
+    assert run.table["tile_id"].tolist() == ["t0", "t1", "t2", "t3"]
+    pd.testing.assert_frame_equal(run.table, stats.stats_table_from_tiles(tiles, progress=False))
+    # every tile failing is an error, not an empty table
+    for i in range(4):
+        (tmp_path / f"labels/t{i}.tif").unlink()
+    assert main(["stats", str(tiles), "--force"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("cen stats: ") and "all 4 eligible tiles failed" in err and "stats_failures.parquet" in err
+
+
+@pytest.mark.parametrize("case, message", [
+    ("empty", "the tiles table has no rows, so there is nothing to compute"),
+    ("none_eligible", "no tile is eligible (2 tiles: 0 eligible, 2 excluded (mostly_nodata: 2)); nothing to compute"),
+    ("no_label_path", "no tile is eligible (2 tiles: 0 eligible, 2 excluded (no_label: 2)); nothing to compute"),
+    ("eligible_without_label", "no eligible tile has a label_path"),
+])
+def test_stats_with_nothing_to_do_is_an_error_that_says_why(tmp_path, capsys, case, message):
+    from cen.cli import main
+
+    tiles = _tiles_with_labels(tmp_path, [quadrants(1, 2, 3, 4), quadrants(3, 3, 3, 3)])
+    frame = pd.read_parquet(tiles)
+    if case == "empty":
+        frame = frame.head(0)
+    elif case == "none_eligible":
+        frame = frame.assign(eligible=False, exclude_reason="mostly_nodata")
+    elif case == "no_label_path":
+        frame = frame.assign(label_path=None)
+    else:
+        frame = frame.assign(label_path=None, eligible=True, exclude_reason=None)
+    frame.to_parquet(tiles)
+    assert main(["stats", str(tiles)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"cen stats: {tiles}: {message}" or (case == "eligible_without_label" and message in err)
+    assert not (tmp_path / "stats.parquet").exists()
+
+
 def test_cli_stats_writes_table_and_shows_contexts(tmp_path, capsys):
     from cen.cli import main
 

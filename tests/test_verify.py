@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cen import verify
+from cen import stats, verify
+from cen.generate import template
 from cen.verify import lexicon as lx
 from cen.verify.checks import check_caption, check_captions, text_checks
 from cen.verify.fixes import apply_safe_fixes
@@ -51,7 +52,6 @@ def test_hand_built_tile_shares():
 
 
 def test_region_order_matches_stats():
-    stats = pytest.importorskip("cen.stats")
     assert tuple(stats.REGIONS) == lx.REGIONS
     np.testing.assert_array_equal(stats.region_counts(_tile()), COUNTS)
 
@@ -207,7 +207,6 @@ def test_score_table_matches_single_scores_and_validates_shapes():
 
 def test_stats_contexts_read_as_captions_are_fully_consistent():
     """The GPT-3.5 context lines (the facts a captioner is given) pass every label check."""
-    stats = pytest.importorskip("cen.stats")
     rng = np.random.default_rng(3)
     for _ in range(60):
         m = np.full((256, 256), rng.integers(1, 12), np.uint8)
@@ -390,7 +389,6 @@ def _random_maps(n: int, seed: int) -> list[np.ndarray]:
 
 
 def test_template_captions_score_full_consistency():
-    template = pytest.importorskip("cen.generate.template")
     maps = _random_maps(120, seed=7) + [_tile()]
     counts = np.stack([_counts(m) for m in maps])
     texts = [template.caption_from_counts(c, seed=i) for i, c in enumerate(counts)]
@@ -405,7 +403,6 @@ def test_template_captions_score_full_consistency():
 
 
 def test_injected_faults_in_template_captions_are_detected():
-    template = pytest.importorskip("cen.generate.template")
     maps = _random_maps(20, seed=11)
     counts = np.stack([_counts(m) for m in maps])
     texts = [template.caption_from_counts(c, seed=i) for i, c in enumerate(counts)]
@@ -448,7 +445,6 @@ def test_faithful_gpt_style_prose_raises_no_flags(text):
 
 
 def test_align_counts_by_tile_id():
-    stats = pytest.importorskip("cen.stats")
     maps = _random_maps(4, seed=5)
     table = stats.stats_table(np.stack(maps), ["a", "b", "c", "d"])
     caps = _table(["x.", "y.", "z."], ["c", "a", "c"])
@@ -459,8 +455,6 @@ def test_align_counts_by_tile_id():
 
 
 def test_cli_run_decide_score(tmp_path, capsys):
-    stats = pytest.importorskip("cen.stats")
-    template = pytest.importorskip("cen.generate.template")
     from cen.cli import main
 
     maps = _random_maps(3, seed=9)
@@ -485,6 +479,46 @@ def test_cli_run_decide_score(tmp_path, capsys):
     assert "no caption with key 'zz|gpt35'" in capsys.readouterr().err
     assert main(["verify", "score", "--out", str(tmp_path / "s.csv"), *wd]) == 0
     assert len(pd.read_csv(tmp_path / "s.csv")) == 3
+
+
+def test_cli_verify_run_says_what_is_wrong_in_one_line(tmp_path, capsys):
+    from cen.cli import main
+
+    maps = _random_maps(2, seed=3)
+    good_stats = stats.stats_table(np.stack(maps), ["a", "b"])
+    texts = [template.caption_from_counts(_counts(m)) for m in maps]
+    wd = ["--workdir", str(tmp_path)]
+
+    def run_error() -> str:
+        assert main(["verify", "run", *wd]) == 1
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines[-1].splitlines()) == 1 and lines[-1].startswith("cen verify: ")
+        return lines[-1]
+
+    assert "captions.parquet: captions table not found" in run_error()
+    _table(texts, ["a", "b"]).head(0).to_parquet(tmp_path / "captions.parquet")
+    stats.write_stats(good_stats, tmp_path / "stats.parquet")
+    assert "captions.parquet: the captions table has no rows, so there is nothing to verify" in run_error()
+    _table(texts, ["a", "b"]).assign(paradigm=["gpt35", "gpt5"]).to_parquet(tmp_path / "captions.parquet")
+    assert "captions.parquet: row 1 (tile 'b'): unknown caption paradigm 'gpt5'" in run_error()
+    pd.DataFrame({"tile_id": ["a"]}).to_parquet(tmp_path / "captions.parquet")
+    assert "captions.parquet: missing column 'paradigm'" in run_error()
+    _table(texts, ["a", "b"]).to_parquet(tmp_path / "captions.parquet")
+    (tmp_path / "stats.parquet").unlink()
+    assert "stats.parquet: stats table not found" in run_error()
+    stats.write_stats(good_stats.head(1), tmp_path / "stats.parquet")
+    assert "stats.parquet: no statistics for 1 captioned tile(s), e.g. 'b'" in run_error()
+    (tmp_path / "d.json").write_text('{"key": "a|gpt35"}')
+    assert main(["verify", "run", *wd, "--decisions", str(tmp_path / "d.json"), "--reviewer", "ann"]) == 1
+    assert "d.json: expected a JSON list" in capsys.readouterr().err
+    assert main(["verify", "run", "--workdir", str(tmp_path / "nowhere")]) == 1
+    assert "nowhere: no such workdir" in capsys.readouterr().err
+    # with a tiles table in the workdir, the run starts with its eligibility line
+    stats.write_stats(good_stats, tmp_path / "stats.parquet")
+    pd.DataFrame({"tile_id": ["a", "b", "c"], "label_path": ["a.tif", "b.tif", "c.tif"], "eligible": [True, True, False],
+                  "exclude_reason": [None, None, "mostly_nodata"]}).to_parquet(tmp_path / "tiles.parquet")
+    assert main(["verify", "run", *wd]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "3 tiles: 2 eligible, 1 excluded (mostly_nodata: 1)"
 
 
 def test_text_only_checks_for_release_captions():

@@ -6,6 +6,18 @@ import argparse
 from pathlib import Path
 
 
+def _eligibility_line(workdir: Path) -> str | None:
+    """The eligibility line of the workdir's tiles table, if it has one."""
+    tiles = workdir / "tiles.parquet"
+    if not tiles.exists():
+        return None
+    import pandas as pd
+
+    from cen.tiling import eligibility_summary
+
+    return eligibility_summary(pd.read_parquet(tiles))
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     import json
 
@@ -15,22 +27,36 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from cen.stats import read_stats
 
     workdir = Path(args.workdir)
+    if not workdir.is_dir():
+        raise FileNotFoundError(f"{workdir}: no such workdir (it should hold captions.parquet and stats.parquet)")
     if args.verify_command == "run":
-        decisions = json.loads(Path(args.decisions).read_text()) if args.decisions else None
+        decisions = None
+        if args.decisions:
+            try:
+                decisions = json.loads(Path(args.decisions).read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{args.decisions}: not JSON ({exc.msg}, line {exc.lineno})") from exc
+            if not isinstance(decisions, list):
+                raise ValueError(f"{args.decisions}: expected a JSON list of {{key, action, text?, note?}}")
+        line = _eligibility_line(workdir)
+        if line:
+            print(line)
         result = verify.table.verify_workdir(workdir, decisions, reviewer=args.reviewer)
+        print(f"{len(result.table)} captions of {result.table['tile_id'].nunique()} tiles verified")
         print(result.counts_per_check().to_string(index=False))
         print(result.table["verification_status"].value_counts().to_string())
         print(f"wrote {workdir / 'captions_verified.parquet'}; {len(result.review_queue())} captions await review")
         return 0
     captions = verify.read_captions(workdir / "captions.parquet")
     if args.verify_command == "decide":
-        keys = [verify.caption_key(t, verify.lexicon.normalise_paradigm(p))
-                for t, p in zip(captions["tile_id"], captions["paradigm"])]
         decision = {"key": args.key, "action": args.action, "text": args.text, "note": args.note}
         written = verify.apply_decisions(verify.DecisionLog(workdir / "decisions.jsonl"), [decision],
-                                         reviewer=args.reviewer, known_keys=keys)
+                                         reviewer=args.reviewer, known_keys=verify.caption_keys(captions))
         print(f"{args.action} {args.key}: {'logged' if written else 'already logged'}")
         return 0
+    if args.column not in captions.columns:
+        raise LookupError(f"{workdir / 'captions.parquet'}: no column {args.column!r} to score "
+                          f"(columns: {', '.join(map(str, captions.columns))})")
     counts = verify.align_counts(captions, read_stats(workdir / "stats.parquet"), source=str(workdir / "stats.parquet"))
     scores = verify.score_table(captions[args.column], counts, progress=True)
     print(json.dumps(verify.summarize_scores(scores), indent=2))

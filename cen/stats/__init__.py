@@ -13,8 +13,9 @@ Modules:
 * :mod:`~cen.stats.contexts` -- the GPT-3.5 and GPT-4V context writers (:func:`gpt35_context`,
   :func:`gpt4v_context`; their tie rules and what the default mode changes);
 * :mod:`~cen.stats.table` -- the tidy ``stats.parquet`` table (:func:`stats_table`);
-* :mod:`~cen.stats.io` -- the stage's files: label maps in, ``stats.parquet`` out
-  (:func:`compute_stats`, :func:`stats_table_from_tiles`, :func:`read_stats`);
+* :mod:`~cen.stats.io` -- the stage's files: label maps of the eligible tiles in,
+  ``stats.parquet`` and its failures table out (:func:`run_stats_stage`, :func:`compute_stats`,
+  :func:`stats_table_from_tiles`, :func:`read_stats`);
 * :mod:`~cen.stats.dataset` -- :class:`DatasetStats`, dataset-level statistics in bounded memory;
 * :mod:`~cen.stats.views` -- what notebook 02 shows (:func:`plot_regions`,
   :func:`region_class_counts`, :func:`context_differences`, :func:`plot_dataset_stats`, ...).
@@ -28,7 +29,8 @@ from cen.stats.counting import (
 )
 from cen.stats.dataset import DatasetStats
 from cen.stats.io import (
-    compute_stats, label_paths, read_label_map, read_stats, stats_table_from_tiles, tiles_workdir, write_stats,
+    StatsError, StatsRun, compute_stats, label_paths, read_label_map, read_stats, run_stats_stage, stats_rows,
+    stats_table_from_tiles, tiles_workdir, write_stats,
 )
 from cen.stats.table import (
     CLASS_SLUGS, CONTEXT_COLUMNS, COUNT_COLUMNS, SHARE_COLUMNS, STATS_REQUIRED, STATS_VERSION, counts_from_table,
@@ -43,10 +45,10 @@ from cen.stats.views import (
 __all__ = [
     "CLASS_SLUGS", "CONTEXT_COLUMNS", "COUNT_COLUMNS", "DEFAULT_SEED", "DatasetStats", "LabelError", "NOUNS",
     "OVERVIEW_COLUMNS", "REGIONS", "REGION_COLOURS", "REGION_SLUGS", "SHARE_COLUMNS", "SIZE_WORDS", "STATS_REQUIRED",
-    "STATS_VERSION", "THRESHOLD", "as_label_stack", "class_legend_handles", "compute_stats",
+    "STATS_VERSION", "StatsError", "StatsRun", "THRESHOLD", "as_label_stack", "class_legend_handles", "compute_stats",
     "context_difference_examples", "context_differences", "counts_from_table", "draw_noun", "format_contexts",
     "gpt35_context", "gpt35_texts", "gpt4v_context", "gpt4v_texts", "label_paths", "plot_dataset_stats",
     "plot_region_dominance", "plot_regions", "read_label_map", "read_stats", "region_boxes", "region_class_counts",
-    "region_counts", "region_dominance", "region_sizes", "stats_overview", "stats_table", "stats_table_from_tiles",
+    "region_counts", "region_dominance", "region_sizes", "run_stats_stage", "stats_overview", "stats_rows", "stats_table", "stats_table_from_tiles",
     "tile_rng", "tiles_workdir", "write_stats",
 ]

@@ -260,7 +260,7 @@ def check_captions(captions: pd.DataFrame, counts: np.ndarray, config: CheckConf
         raise ValueError(f"{source}: {len(captions)} captions but {len(counts)} region-count rows")
     texts = captions["text"].tolist()
     tiles = captions["tile_id"].tolist()
-    paradigms = [lx.normalise_paradigm(p) for p in captions["paradigm"]]
+    paradigms = paradigms_of(captions, source)
     row_flags: dict[int, list[Flag]] = {}
     for i in tqdm(range(len(texts)), desc="checking captions", disable=not progress, unit="caption"):
         row_flags[i] = check_row(texts[i], paradigms[i], RegionTable(counts[i]), config)[0]
@@ -304,6 +304,18 @@ def table_checks(texts: Sequence[str], paradigms: Sequence[str], tiles: Sequence
             if words[i] < lo or words[i] > hi:
                 bound = f"below {lo:.0f}" if words[i] < lo else f"above {hi:.0f}"
                 yield int(i), Flag("length_outlier", f"{words[i]} words, {bound} for {p} captions", 0, len(texts[i]))
+
+
+def paradigms_of(captions: pd.DataFrame, source: str = "captions") -> list[str]:
+    """The normalised paradigm of every row (:func:`cen.verify.lexicon.normalise_paradigm`);
+    an unknown one raises ``ValueError`` naming ``source``, the row and the tile."""
+    out = []
+    for i, (tile, p) in enumerate(zip(captions["tile_id"], captions["paradigm"])):
+        try:
+            out.append(lx.normalise_paradigm(p))
+        except ValueError as exc:
+            raise ValueError(f"{source}: row {i} (tile {tile!r}): {exc}") from None
+    return out
 
 
 def _require(df: pd.DataFrame, columns: list[str], source: str) -> None:

@@ -28,17 +28,18 @@ ACTIONS = ("auto_fix", "accept", "edit", "reject")
 HUMAN_ACTIONS = ("accept", "edit", "reject")
 
 
-def caption_key(tile_id: str, paradigm: str) -> str:
-    """The key of one caption in the decision log."""
-    return f"{tile_id}|{paradigm}"
+def caption_key(tile_id: Any, paradigm: str) -> str:
+    """The key of one caption in the decision log: ``"{tile_id}|{paradigm}"`` with the paradigm
+    normalised (:func:`cen.verify.lexicon.normalise_paradigm`: ``'35'`` and ``'gpt35'`` are one
+    caption). The one place a caption key is built."""
+    from cen.verify.lexicon import normalise_paradigm
+
+    return f"{tile_id}|{normalise_paradigm(paradigm)}"
 
 
 def caption_keys(captions: Any) -> list[str]:
-    """The decision-log key of every row of a captions table (``tile_id``, ``paradigm``; the
-    paradigm normalised by :func:`cen.verify.lexicon.normalise_paradigm`)."""
-    from cen.verify.lexicon import normalise_paradigm
-
-    return [caption_key(t, normalise_paradigm(p)) for t, p in zip(captions["tile_id"], captions["paradigm"])]
+    """The decision-log key (:func:`caption_key`) of every row of a captions table (``tile_id``, ``paradigm``)."""
+    return [caption_key(t, p) for t, p in zip(captions["tile_id"], captions["paradigm"])]
 
 
 def _now() -> str:

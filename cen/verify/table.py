@@ -21,12 +21,12 @@ from cen.verify import lexicon as lx
 from tqdm.auto import tqdm
 
 from cen.verify.checks import (
-    CheckConfig, Flag, RegionTable, _require, check_row, flags_frame, table_checks, validate_counts,
+    CheckConfig, Flag, RegionTable, _require, check_row, flags_frame, paradigms_of, table_checks, validate_counts,
 )
 from cen.verify.fixes import apply_safe_fixes
 from cen.verify.parse import ParsedCaption, parse_caption
-from cen.verify.review import DecisionLog, caption_key, resolve
-from cen.verify.score import _score_parsed
+from cen.verify.review import DecisionLog, caption_keys, resolve
+from cen.verify.score import SCORE_COLUMNS, _score_parsed
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -127,8 +127,8 @@ def verify_captions(captions: pd.DataFrame, counts: np.ndarray, log: DecisionLog
     captions = captions.reset_index(drop=True)
     texts = [t if isinstance(t, str) else "" for t in captions["text"]]
     tiles = captions["tile_id"].tolist()
-    paradigms = [lx.normalise_paradigm(p) for p in captions["paradigm"]]
-    keys = [caption_key(t, p) for t, p in zip(tiles, paradigms)]
+    paradigms = paradigms_of(captions, source)
+    keys = caption_keys(captions)
     dup = pd.Series(keys).duplicated()
     if dup.any():
         raise ValueError(f"{source}: caption key {keys[int(np.flatnonzero(dup)[0])]} (tile_id|paradigm) occurs twice")
@@ -177,7 +177,8 @@ def verify_captions(captions: pd.DataFrame, counts: np.ndarray, log: DecisionLog
     for j, f in table_checks([accepted[i] for i in live], [paradigms[i] for i in live], [tiles[i] for i in live]):
         after[live[j]].append(f)
     flags = flags_frame(after, tiles, paradigms)
-    scores = pd.DataFrame([_score_parsed(parsed[i], tabs[i], config, 0.05, 20) for i in range(len(texts))])
+    scores = pd.DataFrame([_score_parsed(parsed[i], tabs[i], config, 0.05, 20) for i in range(len(texts))],
+                          columns=SCORE_COLUMNS)
 
     table = captions.copy()
     table["key"] = keys
@@ -238,10 +239,13 @@ def verify_workdir(workdir: str | Path, decisions: list[dict] | None = None, rev
     """Notebook 04 without the notebook: ``captions.parquet`` + ``stats.parquet`` in ``workdir`` ->
     ``captions_verified.parquet`` + ``decisions.jsonl`` (reviewer ``decisions`` appended first)."""
     from cen.stats import read_stats
-    from cen.verify.review import apply_decisions, caption_keys
+    from cen.verify.review import apply_decisions
 
     workdir = Path(workdir)
     captions = read_captions(workdir / "captions.parquet")
+    if not len(captions):
+        raise ValueError(f"{workdir / 'captions.parquet'}: the captions table has no rows, so there is nothing "
+                         "to verify (run cen generate first)")
     counts = align_counts(captions, read_stats(workdir / "stats.parquet"), source=str(workdir / "stats.parquet"))
     log = DecisionLog(workdir / "decisions.jsonl")
     if decisions:
