@@ -9,9 +9,23 @@ listed by ``GET /v1/chat/completions?metadata[k]=v``), ``POST /v1/files`` (multi
 Behaviour (all settable at start or through ``/_control``):
 
 * ``latency`` seconds slept before answering a chat completion (threads: requests overlap);
+* ``rpm`` / ``tpm``: a token-bucket rate limiter as OpenAI's (buckets start full, refill
+  continuously, ``window`` seconds per "minute", 60 by default). A request is admitted when both
+  buckets hold enough: 1 request and its prompt tokens (the count ``usage.prompt_tokens`` reports)
+  plus its ``max_tokens``, reserved at admission; otherwise it is answered 429 with
+  ``Retry-After`` / ``retry-after-ms``. Every answer carries ``x-ratelimit-limit-requests``,
+  ``-limit-tokens``, ``-remaining-requests``, ``-remaining-tokens``, ``-reset-requests``,
+  ``-reset-tokens`` (durations like ``6m0s``, ``1s``, ``20ms``) when a limit is set;
 * ``faults``: a queue of injected failures consumed by successive chat requests, each
-  ``{"status": 429 | 500 | 503 | "malformed" | "hang", "retry_after": s, "times": n}``;
+  ``{"status": 429 | 500 | 503 | 401 | 404 | "malformed" | "empty_choices" | "null_content" | "hang",
+  "retry_after": s, "seconds": s (hang), "times": n}``; ``malformed`` (truncated JSON),
+  ``empty_choices`` and ``null_content`` are HTTP 200 answers the server bills (logged with usage);
+* ``models``: when set, the model ids that exist; any other is answered 404 ``model_not_found``;
+* ``cached_tokens``: reported as ``usage.prompt_tokens_details.cached_tokens`` (at most the prompt);
+* ``kill_after``: ``{"billed": n, "pid": p, "signal": s}`` sends signal ``s`` to process ``p`` right
+  after the n-th billed completion (before it is answered): a deterministic point to kill a client;
 * ``fail_marker``: any chat request whose text contains it fails with 500, always;
+* ``batch_api``: False answers 404 on ``/v1/files`` and ``/v1/batches`` (a server without the Batch API);
 * ``answer``: ``"caption"`` (one paragraph), ``"paragraphs"`` (one per image, blank lines
   between), ``"numbered"`` ("Image 1: ..." lines) or ``"broken"`` (paragraph count off by one)
   for multi-image requests; ``model_suffix`` is appended to the requested model in answers;
@@ -32,8 +46,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import re
+import signal
 import threading
 import time
 import uuid
@@ -70,13 +86,61 @@ def _text_of(messages: list[dict]) -> str:
     return "\n".join(out)
 
 
+def prompt_tokens_of(messages: list[dict]) -> int:
+    """The prompt tokens the fake API bills and counts toward its TPM limit."""
+    return max(1, len(json.dumps(messages)) // 4)
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as OpenAI writes it in ``x-ratelimit-reset-*``: ``20ms``, ``1.5s``, ``6m0s``."""
+    if seconds < 1:
+        return f"{max(0, math.ceil(seconds * 1000))}ms"
+    if seconds < 60:
+        return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+    m, s = divmod(seconds, 60)
+    return f"{int(m)}m{s:.0f}s"
+
+
+class Bucket:
+    """OpenAI-style token bucket: capacity = the per-minute limit, continuous refill."""
+
+    def __init__(self, limit: float, window: float) -> None:
+        self.capacity = float(limit)
+        self.rate = float(limit) / window
+        self.level = float(limit)
+        self.stamp = time.monotonic()
+
+    def refill(self) -> None:
+        now = time.monotonic()
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def wait_for(self, amount: float) -> float:
+        return 0.0 if self.level >= amount else (amount - self.level) / self.rate
+
+    def reset_s(self) -> float:
+        return (self.capacity - self.level) / self.rate
+
+
 class FakeOpenAI:
     """State and behaviour of the fake API (thread-safe)."""
 
+    SETTINGS = {"latency", "answer", "model_suffix", "batch_delay", "faults", "fail_marker", "rpm", "tpm", "window",
+                "models", "cached_tokens", "kill_after", "batch_api"}
+
     def __init__(self, *, latency: float = 0.0, log_path: str | None = None, answer: str = "paragraphs",
                  model_suffix: str = "-0001", batch_delay: float = 0.2, faults: list | None = None,
-                 fail_marker: str | None = None) -> None:
+                 fail_marker: str | None = None, rpm: float | None = None, tpm: float | None = None,
+                 window: float = 60.0, models: list | None = None, cached_tokens: int = 0,
+                 kill_after: dict | None = None, batch_api: bool = True) -> None:
         self.lock = threading.Lock()
+        self.batch_api = batch_api
+        self.rpm, self.tpm, self.window = rpm, tpm, window
+        self.models = models
+        self.cached_tokens = cached_tokens
+        self.kill_after = kill_after
+        self.n_billed = 0
+        self._buckets: tuple[Bucket | None, Bucket | None] | None = None
         self.latency = latency
         self.answer = answer
         self.model_suffix = model_suffix
@@ -94,9 +158,53 @@ class FakeOpenAI:
     def configure(self, **kw: Any) -> None:
         with self.lock:
             for k, v in kw.items():
-                if k not in {"latency", "answer", "model_suffix", "batch_delay", "faults", "fail_marker"}:
+                if k not in self.SETTINGS:
                     raise ValueError(f"unknown setting {k!r}")
                 setattr(self, k, list(v) if k == "faults" else v)
+                if k in ("rpm", "tpm", "window"):
+                    self._buckets = None
+
+    # -- rate limits ----------------------------------------------------------------------------
+    def admit(self, tokens: int) -> tuple[bool, float, dict]:
+        """Admit one request of ``tokens`` (prompt + max_tokens)? Returns (admitted, retry_after_s, headers)."""
+        with self.lock:
+            if self.rpm is None and self.tpm is None:
+                return True, 0.0, {}
+            if self._buckets is None:
+                self._buckets = (Bucket(self.rpm, self.window) if self.rpm else None,
+                                 Bucket(self.tpm, self.window) if self.tpm else None)
+            req, tok = self._buckets
+            for b in (req, tok):
+                if b is not None:
+                    b.refill()
+            wait = max(req.wait_for(1) if req else 0.0, tok.wait_for(tokens) if tok else 0.0)
+            if wait <= 0:
+                if req:
+                    req.level -= 1
+                if tok:
+                    tok.level -= tokens
+            headers = {}
+            if req:
+                headers.update({"x-ratelimit-limit-requests": str(int(req.capacity)),
+                                "x-ratelimit-remaining-requests": str(max(0, int(req.level))),
+                                "x-ratelimit-reset-requests": format_duration(req.reset_s())})
+            if tok:
+                headers.update({"x-ratelimit-limit-tokens": str(int(tok.capacity)),
+                                "x-ratelimit-remaining-tokens": str(max(0, int(tok.level))),
+                                "x-ratelimit-reset-tokens": format_duration(tok.reset_s())})
+            if wait > 0:
+                headers.update({"retry-after": str(max(1, math.ceil(wait))), "retry-after-ms": str(math.ceil(wait * 1000))})
+                return False, wait, headers
+            return True, 0.0, headers
+
+    def billed(self) -> None:
+        """Count a billed completion; fire ``kill_after`` at its n-th."""
+        with self.lock:
+            self.n_billed += 1
+            k = self.kill_after
+            fire = k is not None and self.n_billed == int(k.get("billed", 1))
+        if fire:
+            os.kill(int(k["pid"]), int(k.get("signal", signal.SIGKILL)))
 
     def record(self, entry: dict) -> None:
         entry["t_end"] = time.time()
@@ -137,7 +245,7 @@ class FakeOpenAI:
     def completion(self, body: dict) -> dict:
         messages = body.get("messages") or []
         text = self.caption_text(messages, _n_images(messages))
-        prompt_tokens = max(1, len(json.dumps(messages)) // 4)
+        prompt_tokens = prompt_tokens_of(messages)
         completion_tokens = max(1, len(text) // 4)
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
@@ -147,7 +255,8 @@ class FakeOpenAI:
             "choices": [{"index": 0, "finish_reason": "stop",
                          "message": {"role": "assistant", "content": text}}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
+                      "total_tokens": prompt_tokens + completion_tokens,
+                      "prompt_tokens_details": {"cached_tokens": min(int(self.cached_tokens), prompt_tokens)}},
             "metadata": body.get("metadata") or {},
         }
 
@@ -231,6 +340,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, {"ok": True})
         if path == "/v1/chat/completions":
             return self._chat(raw)
+        if path in ("/v1/files", "/v1/batches") and not api.batch_api:
+            return self._error(404, f"unknown path {path}")
         if path == "/v1/files":
             return self._upload(raw)
         if path == "/v1/batches":
@@ -259,29 +370,57 @@ class Handler(BaseHTTPRequestHandler):
             api.record(entry)
             return self._error(400, "body is not JSON")
         messages = body.get("messages") or []
-        entry.update(model=body.get("model"), messages_sha=canonical_sha(messages), metadata=body.get("metadata") or {})
+        model = body.get("model")
+        entry.update(model=model, messages_sha=canonical_sha(messages), metadata=body.get("metadata") or {})
+        if api.models is not None and model not in api.models:
+            entry["status"] = 404
+            api.record(entry)
+            return self._send(404, {"error": {"message": f"The model `{model}` does not exist or you do not have "
+                                              "access to it.", "type": "invalid_request_error", "param": None,
+                                              "code": "model_not_found"}})
+        limit_tokens = prompt_tokens_of(messages) + int(body.get("max_tokens") or body.get("max_completion_tokens") or 0)
+        admitted, wait, rl_headers = api.admit(limit_tokens)
+        entry["rl_tokens"] = limit_tokens
+        if not admitted:
+            entry["status"] = 429
+            api.record(entry)
+            return self._send(429, {"error": {"message": "Rate limit reached", "type": "requests",
+                                              "code": "rate_limit_exceeded"}}, headers=rl_headers)
+        entry["t_admit"] = time.time()
         fault = api._next_fault(_text_of(messages))
         if api.latency:
             time.sleep(api.latency)
         if fault is not None:
             status = fault.get("status")
             entry["status"] = status
+            if status in ("malformed", "empty_choices", "null_content"):  # HTTP 200 answers that are billed
+                resp = api.completion(body)
+                entry.update(billed=True, usage=resp["usage"], completion_id=resp["id"])
+                api.billed()
+                api.record(entry)
+                if status == "malformed":
+                    return self._send(200, raw=b'{"id": "chatcmpl-x", "choices": [ {"message": ', headers=rl_headers)
+                if status == "empty_choices":
+                    resp["choices"] = []
+                else:
+                    resp["choices"][0]["message"]["content"] = None
+                return self._send(200, resp, headers=rl_headers)
             api.record(entry)
-            if status == "malformed":
-                return self._send(200, raw=b'{"id": "chatcmpl-x", "choices": [ {"message": ', ctype="application/json")
             if status == "hang":
                 time.sleep(float(fault.get("seconds", 5)))
                 return self._error(504, "gateway timeout")
-            headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else None
+            headers = dict(rl_headers)
+            if "retry_after" in fault:
+                headers["Retry-After"] = str(fault["retry_after"])
             return self._error(int(status), f"injected {status}", headers=headers)
         resp = api.completion(body)
-        entry.update(status=200, billed=True, completion_id=resp["id"],
-                     usage=resp["usage"])
+        entry.update(status=200, billed=True, completion_id=resp["id"], usage=resp["usage"])
         if body.get("store"):
             with api.lock:
                 api.stored.append(resp)
         api.record(entry)
-        self._send(200, resp)
+        api.billed()
+        self._send(200, resp, headers=rl_headers)
 
     def _upload(self, raw: bytes) -> None:
         api = self.server.api
@@ -432,9 +571,12 @@ def main() -> None:
     ap.add_argument("--port-file", help="write the bound port here once listening")
     ap.add_argument("--answer", default="paragraphs")
     ap.add_argument("--batch-delay", type=float, default=0.2)
+    ap.add_argument("--rpm", type=float, help="requests-per-minute limit (token bucket)")
+    ap.add_argument("--tpm", type=float, help="tokens-per-minute limit (prompt + max_tokens at admission)")
+    ap.add_argument("--window", type=float, default=60.0, help="seconds per rate-limit minute [60]")
     args = ap.parse_args()
     server = OpenAIServer(args.port, latency=args.latency, log_path=args.log, answer=args.answer,
-                          batch_delay=args.batch_delay)
+                          batch_delay=args.batch_delay, rpm=args.rpm, tpm=args.tpm, window=args.window)
     if args.port_file:
         tmp = f"{args.port_file}.tmp"
         Path(tmp).write_text(str(server.server_address[1]))

@@ -419,7 +419,7 @@ def _openai_config(server, **kw):
     from cen.generate.runner import GenerateConfig
 
     base = dict(backend="openai", base_url=server.base_url, model="gpt-3.5-turbo-1106", api_key_env="CEN_TEST_KEY",
-                concurrency=4, backoff_base=0.01, recover_grace=0.3, progress=False)
+                concurrency=4, backoff_base=0.01, recover_in_flight=True, recover_grace=0.3, progress=False)
     return GenerateConfig(**{**base, **kw})
 
 

@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print(f"\ncen {args.command}: interrupted; run the same command to resume", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a stage may say how far it got: "interrupted after N captions"
+        print(f"\ncen {args.command}: {str(exc) or 'interrupted'}; run the same command to resume", file=sys.stderr)
         return 130
     except EXPECTED_ERRORS as exc:
         if os.environ.get("CEN_DEBUG"):

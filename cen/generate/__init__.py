@@ -1,10 +1,15 @@
 """Caption generation: backends (``openai``, ``template``), concurrency, retries, cache, Batch API, ledger.
 
 * :mod:`cen.generate.template` -- the offline captioner (``template_caption``);
-* :mod:`cen.generate.runner` -- :func:`generate` / :func:`generate_for_workdir` and the captions table;
-* :mod:`cen.generate.openai_backend`, :mod:`~cen.generate.batch` -- the real ``openai`` client, Batch API;
+* :mod:`cen.generate.runner` -- :func:`generate` / :func:`generate_for_workdir`, the captions table and its merge;
+* :mod:`cen.generate.direct` -- workers, retries, circuit breaker, in-flight recovery;
+* :mod:`cen.generate.openai_backend`, :mod:`~cen.generate.batch` -- one attempt through the real ``openai``
+  client, the Batch API;
 * :mod:`cen.generate.cache`, :mod:`~cen.generate.ledger`, :mod:`~cen.generate.ratelimit`,
-  :mod:`~cen.generate.split` -- cache, cost ledger, rate limits and back-off, answer splitting.
+  :mod:`~cen.generate.split` -- cache, the run's cost ledger and budget, pacing under the provider's
+  rate limits and back-off, answer splitting;
+* :mod:`cen.generate.console` -- what ``cen generate`` prints: the outcome, one line per failure reason;
+* :mod:`cen.generate.views` -- summaries and figures of a captions table (notebook 03).
 
 The offline captioner is importable without the network stack::
 
@@ -13,17 +18,21 @@ The offline captioner is importable without the network stack::
 
 from cen.generate.template import TEMPLATE_CAPTIONER_VERSION, caption_from_counts, template_caption
 
+DEFAULT_PARADIGMS = ("gpt35", "gpt4v")
+"""Paradigms generated when none is named: ``cen generate`` and notebook 03's ``paradigms`` agree."""
+
 __all__ = [
-    "TEMPLATE_CAPTIONER_VERSION", "caption_from_counts", "template_caption",
-    "GenerateConfig", "GenerationResult", "generate", "generate_for_workdir", "read_captions", "write_captions",
-    "build_workdir_requests", "caption_summary", "plot_captions", "status_table",
+    "DEFAULT_PARADIGMS", "TEMPLATE_CAPTIONER_VERSION", "caption_from_counts", "template_caption",
+    "GenerateConfig", "GenerationInterrupted", "GenerationResult", "generate", "generate_for_workdir",
+    "read_captions", "write_captions", "merge_captions", "build_workdir_requests", "caption_summary",
+    "plot_captions", "status_table",
 ]
 
 
 def __getattr__(name: str):  # lazy: importing the template captioner does not import pandas/openai
-    if name in {"GenerateConfig", "GenerationResult", "generate", "generate_for_workdir", "read_captions",
-                "write_captions", "build_workdir_requests", "CAPTION_COLUMNS", "OK_STATUSES", "caption_summary",
-                "plot_captions", "status_table"}:
+    if name in {"GenerateConfig", "GenerationInterrupted", "GenerationResult", "generate", "generate_for_workdir",
+                "read_captions", "write_captions", "merge_captions", "build_workdir_requests", "CAPTION_COLUMNS",
+                "OK_STATUSES", "caption_summary", "plot_captions", "status_table"}:
         from cen.generate import runner
 
         return getattr(runner, name)

@@ -17,11 +17,12 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from cen.generate.cache import GenerationCache
-from cen.generate.ledger import BudgetExceeded, CostLedger
+from cen.generate.ledger import BudgetExceeded
+from cen.generate.openai_backend import Usage
 from cen.prompting import count_message_tokens
 
 if TYPE_CHECKING:
+    from cen.generate.direct import RunContext
     from cen.generate.runner import GenerateConfig, Outcome
 
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
@@ -51,8 +52,9 @@ async def _wait(client: Any, batch_id: str, cfg: "GenerateConfig") -> Any:
         await asyncio.sleep(cfg.batch_poll)
 
 
-async def _collect(client: Any, cache: GenerationCache, batch_id: str, keys: list[str], by_key: dict[str, "Outcome"],
-                   ledger: CostLedger, cfg: "GenerateConfig", run_id: str) -> None:
+async def _collect(client: Any, batch_id: str, keys: list[str], by_key: dict[str, "Outcome"],
+                   cfg: "GenerateConfig", ctx: "RunContext") -> None:
+    cache, ledger = ctx.cache, ctx.ledger
     batch = await _wait(client, batch_id, cfg)
     seen: set[str] = set()
     if batch.output_file_id:
@@ -78,14 +80,18 @@ async def _collect(client: Any, cache: GenerationCache, batch_id: str, keys: lis
                     o.status, o.error = "failed", f"batch {batch_id}: malformed line ({exc})"
                 continue
             usage = body.get("usage") or {}
-            n_in, n_out = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
-            cost = ledger.settle(0.0, model, n_in, n_out)
-            cache.complete(key, model_requested=model, model_returned=body.get("model"), text=text, input_tokens=n_in,
-                           output_tokens=n_out, cost_usd=cost, via="batch", attempts=1, batch_id=batch_id)
-            cache.add_to_ledger(run_id, model, n_in, n_out, cost)
+            details = usage.get("prompt_tokens_details") or {}
+            u = Usage(int(usage.get("prompt_tokens", 0) or 0), int(usage.get("completion_tokens", 0) or 0),
+                      int(details.get("cached_tokens", 0) or 0))
+            cost = ledger.charge(model, u.input_tokens, u.output_tokens, u.cached_tokens)
+            cache.complete(key, model_requested=model, model_returned=body.get("model"), text=text,
+                           input_tokens=u.input_tokens, output_tokens=u.output_tokens, cost_usd=cost, via="batch",
+                           attempts=1, batch_id=batch_id)
+            ctx.record_spend(model, u, cost, answered=True)
             if o:
                 o.status, o.text, o.model_returned, o.via, o.paid_this_run = "ok", text, body.get("model"), "batch", True
-                o.input_tokens, o.output_tokens, o.cost_usd, o.attempts = n_in, n_out, cost, 1
+                o.input_tokens, o.output_tokens, o.cached_tokens = u.input_tokens, u.output_tokens, u.cached_tokens
+                o.cost_usd, o.attempts = cost, 1
     if batch.error_file_id:
         for line in (await _read_file(client, batch.error_file_id)).splitlines():
             if not line.strip():
@@ -107,21 +113,40 @@ async def _collect(client: Any, cache: GenerationCache, batch_id: str, keys: lis
     cache.finish_batch(batch_id, batch.status)
 
 
-async def run_batch(client: Any, cache: GenerationCache, todo: list["Outcome"], ledger: CostLedger,
-                    cfg: "GenerateConfig", run_id: str, notes: list[str]) -> None:
-    """Answer ``todo`` (not yet in the cache) through the Batch API; see the module docstring."""
+async def run_batch(client: Any, todo: list["Outcome"], cfg: "GenerateConfig", ctx: "RunContext",
+                    notes: list[str]) -> None:
+    """Answer ``todo`` (not yet in the cache) through the Batch API; see the module docstring.
+
+    Raises ``RuntimeError`` naming the endpoint when the server offers no Batch API.
+    """
+    import openai
+
+    try:
+        await _run_batch(client, todo, cfg, ctx, notes)
+    except openai.APIStatusError as exc:
+        path = exc.request.url.path if getattr(exc, "request", None) is not None else "the Batch API"
+        raise RuntimeError(f"{cfg.base_url or 'api.openai.com'}: {path} answered HTTP {exc.status_code}; this server "
+                           "offers no Batch API (use --mode direct)") from exc
+    except openai.APIConnectionError as exc:
+        raise RuntimeError(f"{cfg.base_url or 'api.openai.com'}: cannot reach the Batch API ({exc})") from exc
+
+
+async def _run_batch(client: Any, todo: list["Outcome"], cfg: "GenerateConfig", ctx: "RunContext",
+                     notes: list[str]) -> None:
     from cen.generate.runner import request_params
+
+    cache, ledger, run_id = ctx.cache, ctx.ledger, ctx.invocation
 
     by_key = {o.key: o for o in todo}
     pending = cache.pending_batches()
     in_pending = {k for _, keys in pending for k in keys}
     for batch_id, keys in pending:
         notes.append(f"polling batch {batch_id} submitted by a previous run ({len(keys)} requests)")
-        await _collect(client, cache, batch_id, keys, by_key, ledger, cfg, run_id)
+        await _collect(client, batch_id, keys, by_key, cfg, ctx)
     fresh = [o for o in todo if o.key not in in_pending and o.status == "pending"]
     chosen: list[Any] = []
     for o in fresh:
-        n_in = count_message_tokens(o.request.messages, o.model, cfg.prices)[0] if ledger.budget_usd is not None else 0
+        n_in = count_message_tokens(o.request.messages, o.model, cfg.prices)[0]
         try:
             booked = ledger.reserve(o.model, n_in, o.request.max_tokens)
         except BudgetExceeded as exc:
@@ -138,4 +163,4 @@ async def run_batch(client: Any, cache: GenerationCache, todo: list["Outcome"], 
         cache.add_batch(batch.id, uploaded.id, keys)
         for o, booked in part:
             ledger.cancel(booked)  # the real cost is booked when the answers are collected
-        await _collect(client, cache, batch.id, keys, by_key, ledger, cfg, run_id)
+        await _collect(client, batch.id, keys, by_key, cfg, ctx)

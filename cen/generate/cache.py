@@ -7,10 +7,11 @@ the exact messages and the image hashes). Life of a row:
 ``failed`` (final error after the last retry; retried by the next run).
 
 A run killed with SIGKILL leaves ``in_flight`` rows: the server may or may not have received
-(and billed) them. On resume (:mod:`cen.generate.runner`) each such key is first looked up among
-the server's stored completions (requests are sent with ``store=True`` and
-``metadata={"cen_cache_key": key}``); a found answer is collected without a new call, otherwise
-the request is sent again. ``done`` rows are never sent again. Batch API jobs are recorded in the
+(and billed) them -- at most ``concurrency`` of them. On resume they are sent again, unless the
+run opted into in-flight recovery (``recover_in_flight``: requests sent with ``store=True`` and
+``metadata={"cen_cache_key": key}``, which keeps every prompt and answer on the provider); then
+each such key is first looked up among the server's stored completions
+(:mod:`cen.generate.recover`) and a found answer is collected without a new call. ``done`` rows are never sent again. Batch API jobs are recorded in the
 ``batches`` table before polling, so a resumed run polls the same job instead of paying again.
 
 SQLite runs in WAL mode with ``synchronous=NORMAL``: a commit survives the death of the process
@@ -56,7 +57,7 @@ CREATE TABLE IF NOT EXISTS batches (
     created_at REAL,
     collected_at REAL
 );
-CREATE TABLE IF NOT EXISTS ledger (
+CREATE TABLE IF NOT EXISTS ledger (               -- before the spend table; kept for old caches
     run_id TEXT NOT NULL,
     model TEXT NOT NULL,
     calls INTEGER NOT NULL,
@@ -66,8 +67,26 @@ CREATE TABLE IF NOT EXISTS ledger (
     updated_at REAL,
     PRIMARY KEY (run_id, model)
 );
+CREATE TABLE IF NOT EXISTS spend (
+    run_name TEXT NOT NULL,
+    invocation TEXT NOT NULL,
+    model TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    billed_unusable INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    cached_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    started_at REAL,
+    updated_at REAL,
+    PRIMARY KEY (run_name, invocation, model)
+);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
+
+SPEND_COLUMNS = ("run_name", "invocation", "model", "calls", "billed_unusable", "input_tokens", "cached_tokens",
+                 "output_tokens", "cost_usd", "started_at", "updated_at")
+"""Columns of the ``spend`` table (one row per run name x invocation x model)."""
 
 
 def cache_key(model: str, params: Mapping[str, Any], messages_hash: str, image_hashes: Sequence[str] = ()) -> str:
@@ -230,6 +249,36 @@ class GenerationCache:
                 "updated_at=excluded.updated_at",
                 (run_id, model, input_tokens, output_tokens, cost, time.time()),
             )
+
+    def add_spend(self, run_name: str, invocation: str, model: str, *, input_tokens: int, output_tokens: int,
+                  cached_tokens: int = 0, cost: float, answered: bool = True, started_at: float | None = None) -> None:
+        """Add one billed answer (``answered=False``: billed but unusable) to the run's ledger (committed at once)."""
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO spend VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(run_name, invocation, model) "
+                "DO UPDATE SET calls=calls+excluded.calls, billed_unusable=billed_unusable+excluded.billed_unusable, "
+                "input_tokens=input_tokens+excluded.input_tokens, cached_tokens=cached_tokens+excluded.cached_tokens, "
+                "output_tokens=output_tokens+excluded.output_tokens, cost_usd=cost_usd+excluded.cost_usd, "
+                "updated_at=excluded.updated_at",
+                (run_name, invocation, model, int(answered), int(not answered), int(input_tokens), int(cached_tokens),
+                 int(output_tokens), float(cost), started_at or now, now),
+            )
+
+    def run_spent(self, run_name: str) -> float:
+        """USD recorded for ``run_name`` over all its invocations."""
+        with self._lock:
+            row = self._db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM spend WHERE run_name=?", (run_name,)).fetchone()
+        return float(row[0])
+
+    def spend_rows(self, run_name: str | None = None) -> list[tuple]:
+        """Rows of the ``spend`` table (:data:`SPEND_COLUMNS`), oldest first; one run's with ``run_name``."""
+        q = f"SELECT {', '.join(SPEND_COLUMNS)} FROM spend"
+        args: tuple = ()
+        if run_name is not None:
+            q, args = q + " WHERE run_name=?", (run_name,)
+        with self._lock:
+            return self._db.execute(q + " ORDER BY started_at, run_name, model", args).fetchall()
 
     def ledger_rows(self) -> list[tuple]:
         """``(run_id, model, calls, input_tokens, output_tokens, cost_usd)`` rows."""

@@ -4,65 +4,72 @@
 
 * ``backend="template"``: the offline captioner (:mod:`cen.generate.template`) from each
   request's region counts; no key, no network, no cost;
-* ``backend="openai"``: the real ``openai`` client. ``concurrency`` requests in flight (asyncio
-  workers), RPM/TPM limits, retries with back-off and jitter honouring ``Retry-After``, the
-  content-addressed cache (:mod:`cen.generate.cache`), the cost ledger with a budget
-  (:mod:`cen.generate.ledger`), and ``mode="batch"`` for the Batch API (:mod:`cen.generate.batch`).
+* ``backend="openai"``: the real ``openai`` client (:mod:`cen.generate.direct`: ``concurrency``
+  workers, pacing under the provider's rate limits, retries, a circuit breaker), the
+  content-addressed cache (:mod:`cen.generate.cache`), the run's cost ledger with a budget that
+  holds across invocations (:mod:`cen.generate.ledger`), and ``mode="batch"`` for the Batch API
+  (:mod:`cen.generate.batch`).
 
-Resume after a kill: ``done`` answers come from the cache (status ``cached``); requests the killed
-run left ``in_flight`` are looked up among the server's stored completions (status
-``recovered``) after ``recover_grace`` seconds from their sending, and re-sent only when the
-server has no answer for them (or cannot list stored completions: then a warning says they may
-be billed twice).
+Resume after a kill: ``done`` answers come from the cache (status ``cached``); requests the
+killed run left ``in_flight`` (at most ``concurrency``) are sent again, or with
+``recover_in_flight`` first looked up among the provider's stored completions (status
+``recovered``; see :mod:`cen.generate.direct`).
 
-Final status per request / caption: ``ok`` (answered in this run), ``cached``, ``recovered``,
-``failed`` (with ``error``: the last error after the last retry), ``budget_stopped`` (not sent:
-its worst case would pass the budget), ``unsplittable`` (a multi-tile answer that could not be
-split into one caption per tile; the raw answer is kept in ``raw_text``).
+Final status per request / caption: ``ok`` (answered in this invocation), ``cached``,
+``recovered``, ``failed`` (``error``: the last error after the last retry), ``budget_stopped``
+(not sent: its worst case would pass the run's budget), ``stopped`` (not sent: the circuit
+breaker tripped), ``unsplittable`` (a multi-tile answer that could not be split into one caption
+per tile; the raw answer is kept in ``raw_text``), ``not_sent`` (the run was interrupted first).
+
+:func:`generate_for_workdir` merges the result into the workdir's ``captions.parquet`` by
+(``tile_id``, ``paradigm``) (:func:`merge_captions`): a run adds or improves rows and never
+replaces an answered caption by a failure.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
-import random
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from cen.generate import DEFAULT_PARADIGMS
 from cen.generate.cache import GenerationCache, cache_key
-from cen.generate.ledger import BudgetExceeded, CostLedger
+from cen.generate.ledger import CostLedger, check_priced
 from cen.generate.split import split_answer
 from cen.generate.template import TEMPLATE_CAPTIONER_VERSION, caption_from_counts
-from cen.prompting import Price, PromptRequest, count_message_tokens
+from cen.generate.views import OK_STATUSES, caption_summary, plot_captions, status_table
+from cen.prompting import Price, PromptRequest
 from cen.tables import read_table, write_parquet
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-log = logging.getLogger(__name__)
-
-GENERATE_VERSION = "1"
-"""Version of the captions table layout written by this module."""
+GENERATE_VERSION = "2"
+"""Version of the captions table layout written by this module (2: ``cached_tokens``)."""
 
 CAPTION_COLUMNS = (
     "tile_id", "paradigm", "text", "status", "error", "model_requested", "model_returned", "template_version",
-    "messages_hash", "cache_key", "request_id", "request_tiles", "position", "input_tokens", "output_tokens",
-    "cost_usd", "paid_this_run", "attempts", "latency_s", "backend", "via", "raw_text", "generated_at",
-    "generate_version",
+    "messages_hash", "cache_key", "request_id", "request_tiles", "position", "input_tokens", "cached_tokens",
+    "output_tokens", "cost_usd", "paid_this_run", "attempts", "latency_s", "backend", "via", "raw_text",
+    "generated_at", "generate_version",
 )
 """Columns of ``captions.parquet`` (one row per tile x paradigm); tokens and cost of a multi-tile
-request are shared equally by its tiles."""
+request are shared equally by its tiles, and include billed answers that were malformed."""
 
-OK_STATUSES = ("ok", "cached", "recovered")
-"""Final statuses of a caption that has an answer (see the module docstring)."""
+READ_COLUMNS = ("tile_id", "paradigm", "text", "status")
+"""Columns :func:`read_captions` requires (older tables lack some of :data:`CAPTION_COLUMNS`)."""
+
+__all__ = [
+    "CAPTION_COLUMNS", "GENERATE_VERSION", "OK_STATUSES", "GenerateConfig", "GenerationInterrupted",
+    "GenerationResult", "build_workdir_requests", "caption_summary", "captions_frame", "default_run_name",
+    "generate", "generate_for_workdir", "merge_captions", "plot_captions", "read_captions", "status_table",
+    "write_captions",
+]
 
 
 @dataclass
@@ -78,17 +85,32 @@ class GenerateConfig:
     """``direct`` (chat completions) or ``batch`` (Batch API, half price, asynchronous)."""
     concurrency: int = 32
     rpm: float | None = None
+    """Requests-per-minute cap of our own (the provider's limits are read from its headers anyway)."""
     tpm: float | None = None
     budget_usd: float | None = None
+    """Cap on the total spent by the run (``run_name``) over all its invocations."""
+    run_name: str | None = None
+    """Names the run whose spending the budget caps; None = model + paradigms (the CLI and
+    :func:`generate_for_workdir` add the workdir: :func:`default_run_name`)."""
     max_retries: int = 6
     timeout: float = 60.0
+    """Seconds per request attempt."""
+    breaker_after: int = 5
+    """Consecutive identical non-retryable failures (401, 403, 404, connection refused, DNS) that stop the run."""
     backoff_base: float = 0.5
     backoff_cap: float = 60.0
     temperature: float | None = None
     prices: Mapping[str, Price] | None = None
-    store: bool = True
-    """Send ``store=True`` and ``metadata.cen_cache_key`` so a killed run's in-flight calls can be recovered."""
-    recover_grace: float = 5.0
+    recover_in_flight: bool = False
+    """Send ``store=True`` + ``metadata.cen_cache_key``, so a killed run's in-flight calls can be collected
+    from the provider instead of paid again. The provider then keeps every prompt and answer."""
+    store: bool | None = None
+    """Old name of ``recover_in_flight`` (used when given)."""
+    recover_grace: float | None = None
+    """Recovery wait: seconds after a killed run sent a request before its stored answer is looked
+    up (None = ``timeout``, the longest a request can have taken)."""
+    adapt_rate: bool = True
+    """Pace by the provider's ``x-ratelimit-*`` headers (False: only ``rpm`` / ``tpm``)."""
     batch_poll: float = 5.0
     batch_timeout: float = 26 * 3600.0
     batch_max_requests: int = 50_000
@@ -97,14 +119,24 @@ class GenerateConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        if self.store is not None:
+            self.recover_in_flight = bool(self.store)
         if self.backend not in ("template", "openai"):
             raise ValueError(f"unknown backend {self.backend!r}; expected 'template' or 'openai'")
         if self.mode not in ("direct", "batch"):
             raise ValueError(f"unknown mode {self.mode!r}; expected 'direct' or 'batch'")
-        if self.concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
-        if self.budget_usd is not None and self.budget_usd < 0:
-            raise ValueError(f"budget_usd must be >= 0, got {self.budget_usd}")
+        for name, low in (("concurrency", 1), ("max_retries", 0), ("breaker_after", 1), ("batch_max_requests", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        for name in ("rpm", "tpm", "timeout"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if self.budget_usd is not None and not (math.isfinite(self.budget_usd) and self.budget_usd >= 0):
+            raise ValueError(f"budget must be >= 0 USD, got {self.budget_usd!r}")
+        if self.recover_grace is not None and not self.recover_grace >= 0:
+            raise ValueError(f"recover wait must be >= 0 seconds, got {self.recover_grace!r}")
 
 
 @dataclass
@@ -119,6 +151,7 @@ class Outcome:
     captions: list[str | None] = field(default_factory=list)
     model_returned: str | None = None
     input_tokens: int = 0
+    cached_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
     paid_this_run: bool = False
@@ -130,24 +163,46 @@ class Outcome:
 
 @dataclass
 class GenerationResult:
-    """Captions table, the run's ledger and counters."""
+    """Captions table, the invocation's ledger, counters and the run's money."""
 
     captions: pd.DataFrame
     ledger: pd.DataFrame
     counts: dict[str, int]
+    """Requests by final status."""
     run_id: str
     spent_usd: float
+    """Spent by this invocation."""
     wall_s: float
     notes: list[str] = field(default_factory=list)
+    requests: dict[str, int] = field(default_factory=dict)
+    """Request counters: ``sent``, ``attempts``, ``retries``, ``answered_429``, ``malformed``, ``answered``."""
+    run_name: str = ""
+    run_total_usd: float = 0.0
+    """Spent by the run over all its invocations (this one included)."""
+    budget_usd: float | None = None
+    concurrency: int = 0
+    recover_in_flight: bool = False
+    backend: str = "template"
+    merged: pd.DataFrame | None = None
+    """The captions table written by :func:`generate_for_workdir` (earlier rows merged in)."""
 
     def summary(self) -> str:
-        """One line: captions, wall time, requests by final status and the money spent."""
-        return (f"{len(self.captions)} captions in {self.wall_s:.2f} s; requests by status {self.counts}; "
-                f"spent {self.spent_usd:.4f} USD")
+        """One line: captions (rows) and requests reported separately, wall time and money."""
+        from cen.generate.console import caption_line, money_line, request_line
+
+        return caption_line(self) + "; " + request_line(self) + "; " + money_line(self)
 
     def status_table(self) -> pd.DataFrame:
         """Captions per paradigm and final status (columns ``paradigm``, ``status``, ``captions``)."""
         return status_table(self.captions)
+
+
+class GenerationInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: the message says how many captions were done; ``result`` holds them."""
+
+    def __init__(self, message: str, result: GenerationResult) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 def request_params(req: PromptRequest, cfg: GenerateConfig) -> dict[str, Any]:
@@ -170,7 +225,7 @@ def _finish_split(o: Outcome) -> None:
     parts = split_answer(o.text or "", n)
     if parts is None:
         o.captions = [None] * n
-        if o.status in ("ok", "cached", "recovered"):
+        if o.status in OK_STATUSES:
             o.error = f"answer could not be split into {n} captions"
             o.status = "unsplittable"
     else:
@@ -202,119 +257,17 @@ def _run_template(outcomes: list[Outcome], cfg: GenerateConfig) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# openai backend, direct mode
+# openai backend
 
 
-async def _recover(client: Any, cache: GenerationCache, todo: list[Outcome], ledger: CostLedger,
-                   cfg: GenerateConfig, run_id: str, notes: list[str]) -> None:
-    """Collect answers of calls a killed run left in flight (see module docstring)."""
-    from cen.generate.openai_backend import find_stored
-
-    by_key = {o.key: o for o in todo}
-    stale = [r for r in cache.in_flight() if r.cache_key in by_key and r.batch_id is None]
-    if not stale:
-        return
-    if not cfg.store:
-        notes.append(f"{len(stale)} requests were in flight when a previous run stopped; store=False, so they are "
-                     "re-sent and may be billed twice")
-        return
-    wait = max((r.sent_at or 0) + cfg.recover_grace - time.time() for r in stale)
-    if wait > 0:
-        await asyncio.sleep(wait)
-    found = 0
-    for r in stale:
-        try:
-            ans = await find_stored(client, r.cache_key)
-        except Exception as exc:  # noqa: BLE001 - a server without the listing endpoint
-            notes.append(f"server cannot list stored completions ({type(exc).__name__}); {len(stale)} in-flight "
-                         "requests of a previous run are re-sent and may be billed twice")
-            return
-        if ans is None:
-            continue
-        o = by_key[r.cache_key]
-        cost = ledger.settle(0.0, o.model, ans.input_tokens, ans.output_tokens)
-        cache.complete(o.key, model_requested=o.model, model_returned=ans.model_returned, text=ans.text,
-                       input_tokens=ans.input_tokens, output_tokens=ans.output_tokens, cost_usd=cost,
-                       via="recovered", request_id=o.request.request_id, attempts=r.attempts)
-        cache.add_to_ledger(run_id, o.model, ans.input_tokens, ans.output_tokens, cost)
-        o.status, o.text, o.model_returned, o.via = "recovered", ans.text, ans.model_returned, "recovered"
-        o.input_tokens, o.output_tokens, o.cost_usd, o.attempts = ans.input_tokens, ans.output_tokens, cost, r.attempts
-        found += 1
-    resent = len(stale) - found
-    notes.append(f"{len(stale)} requests were in flight when a previous run stopped: {found} answers recovered "
-                 f"from the server, {resent} re-sent")
-
-
-async def _run_direct(client: Any, cache: GenerationCache, todo: list[Outcome], ledger: CostLedger,
-                      cfg: GenerateConfig, run_id: str, bar: Any) -> None:
-    from cen.generate.openai_backend import CallFailed, call_chat
-    from cen.generate.ratelimit import RateLimiter
-
-    limiter = RateLimiter(cfg.rpm, cfg.tpm)
-    queue: asyncio.Queue[Outcome] = asyncio.Queue()
-    for o in todo:
-        queue.put_nowait(o)
-    rng = random.Random()
-
-    async def one(o: Outcome) -> None:
-        req = o.request
-        n_in, _ = count_message_tokens(req.messages, o.model, cfg.prices) if (ledger.budget_usd is not None or cfg.tpm) else (0, True)
-        try:
-            booked = ledger.reserve(o.model, n_in, req.max_tokens)
-        except BudgetExceeded as exc:
-            o.status, o.error = "budget_stopped", str(exc)
-            o.captions = [None] * len(req.tile_ids)
-            return
-        await limiter.acquire(n_in + req.max_tokens)
-        t0 = time.perf_counter()
-
-        def mark(attempt: int) -> None:
-            cache.mark_in_flight(o.key, o.model, req.request_id, attempt)
-
-        try:
-            ans = await call_chat(
-                client, model=o.model, messages=req.messages, params=request_params(req, cfg),
-                max_retries=cfg.max_retries, backoff_base=cfg.backoff_base, backoff_cap=cfg.backoff_cap,
-                metadata={"cen_cache_key": o.key}, store=cfg.store, before_attempt=mark, rng=rng,
-            )
-        except CallFailed as exc:
-            ledger.cancel(booked)
-            cache.fail(o.key, o.model, str(exc), exc.attempts, req.request_id)
-            o.status, o.error, o.attempts = "failed", str(exc), exc.attempts
-            o.captions = [None] * len(req.tile_ids)
-            o.latency_s = time.perf_counter() - t0
-            return
-        cost = ledger.settle(booked, o.model, ans.input_tokens, ans.output_tokens)
-        cache.complete(o.key, model_requested=o.model, model_returned=ans.model_returned, text=ans.text,
-                       input_tokens=ans.input_tokens, output_tokens=ans.output_tokens, cost_usd=cost,
-                       via="direct", request_id=req.request_id, attempts=ans.attempts)
-        cache.add_to_ledger(run_id, o.model, ans.input_tokens, ans.output_tokens, cost)
-        o.status, o.text, o.model_returned, o.via, o.paid_this_run = "ok", ans.text, ans.model_returned, "direct", True
-        o.input_tokens, o.output_tokens, o.cost_usd, o.attempts = ans.input_tokens, ans.output_tokens, cost, ans.attempts
-        o.latency_s = time.perf_counter() - t0
-
-    async def worker() -> None:
-        while True:
-            try:
-                o = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            await one(o)
-            if o.status not in ("budget_stopped", "failed"):
-                _finish_split(o)
-            bar.update(1)
-
-    await asyncio.gather(*(worker() for _ in range(min(cfg.concurrency, max(1, len(todo))))))
-
-
-async def _run_openai(outcomes: list[Outcome], cache: GenerationCache, ledger: CostLedger, cfg: GenerateConfig,
-                      run_id: str, notes: list[str]) -> None:
+async def _run_openai(outcomes: list[Outcome], cfg: GenerateConfig, ctx: Any, notes: list[str]) -> None:
     from tqdm.auto import tqdm
 
+    from cen.generate.direct import recover, run_direct
     from cen.generate.openai_backend import make_client
 
-    # answers already in the cache cost nothing
-    known = cache.get_many(o.key for o in outcomes)
+    cache = ctx.cache
+    known = cache.get_many(o.key for o in outcomes)  # answers already in the cache cost nothing
     todo: list[Outcome] = []
     for o in outcomes:
         rec = known.get(o.key)
@@ -325,46 +278,44 @@ async def _run_openai(outcomes: list[Outcome], cache: GenerationCache, ledger: C
             _finish_split(o)
         else:
             todo.append(o)
-    # the same prompt twice in one run is sent once
-    first: dict[str, Outcome] = {}
+    first: dict[str, Outcome] = {}  # the same prompt twice in one run is sent once
     dupes: list[Outcome] = []
     for o in todo:
-        if o.key in first:
-            dupes.append(o)
-        else:
-            first[o.key] = o
+        (dupes.append(o) if o.key in first else first.setdefault(o.key, o))
     todo = list(first.values())
-    if todo:
-        client = make_client(cfg.base_url, api_key_env=cfg.api_key_env, timeout=cfg.timeout,
-                             max_connections=max(cfg.concurrency * 2, 16))
-        try:
-            if cfg.mode == "batch":
-                from cen.generate.batch import run_batch
+    try:
+        if todo:
+            client = make_client(cfg.base_url, api_key_env=cfg.api_key_env, timeout=cfg.timeout,
+                                 max_connections=max(cfg.concurrency * 2, 16))
+            try:
+                if cfg.mode == "batch":
+                    from cen.generate.batch import run_batch
 
-                await run_batch(client, cache, todo, ledger, cfg, run_id, notes)
-                for o in todo:
-                    if o.status in ("ok", "recovered"):
-                        _finish_split(o)
-                    elif not o.captions:
-                        o.captions = [None] * len(o.request.tile_ids)
-            else:
-                await _recover(client, cache, todo, ledger, cfg, run_id, notes)
-                for o in todo:
-                    if o.status == "recovered":
-                        _finish_split(o)
-                rest = [o for o in todo if o.status == "pending"]
-                with tqdm(total=len(rest), desc=f"captions ({cfg.model or 'model'})", unit="request",
-                          disable=not cfg.progress) as bar:
-                    await _run_direct(client, cache, rest, ledger, cfg, run_id, bar)
-        finally:
-            await client.close()
-    for o in dupes:
-        src = first[o.key]
-        for attr in ("status", "text", "captions", "model_returned", "input_tokens", "output_tokens", "cost_usd",
-                     "attempts", "error", "via"):
-            setattr(o, attr, getattr(src, attr))
-        if o.status == "ok":
-            o.status = "cached"
+                    await run_batch(client, todo, cfg, ctx, notes)
+                    for o in todo:
+                        if o.status in ("ok", "recovered"):
+                            _finish_split(o)
+                        elif not o.captions:
+                            o.captions = [None] * len(o.request.tile_ids)
+                else:
+                    await recover(client, todo, cfg, ctx, notes)
+                    for o in todo:
+                        if o.status == "recovered":
+                            _finish_split(o)
+                    rest = [o for o in todo if o.status == "pending"]
+                    with tqdm(total=len(rest), desc=f"captions ({cfg.model or 'model'})", unit="request",
+                              disable=not cfg.progress) as bar:
+                        await run_direct(client, rest, cfg, ctx, bar,
+                                         on_done=lambda o: _finish_split(o) if o.status == "ok" else None)
+            finally:
+                await client.close()
+    finally:
+        for o in dupes:
+            src = first[o.key]
+            for attr in ("status", "text", "captions", "model_returned", "error", "via"):
+                setattr(o, attr, getattr(src, attr))
+            if o.status == "ok":
+                o.status = "cached"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -393,14 +344,41 @@ def _run_coroutine(coro: Any) -> Any:
     return box.get("value")
 
 
+def check_unique(requests: Sequence[PromptRequest]) -> None:
+    """Raise ``ValueError`` when a (tile, paradigm) appears in two requests (two captions for one tile)."""
+    seen: dict[tuple[str, str], str] = {}
+    for req in requests:
+        for t in req.tile_ids:
+            if (t, req.paradigm) in seen:
+                raise ValueError(f"tile {t!r} appears twice for paradigm {req.paradigm} (requests "
+                                 f"{seen[(t, req.paradigm)]} and {req.request_id}); tile ids must be unique")
+            seen[(t, req.paradigm)] = req.request_id
+
+
+def _default_name(outcomes: Sequence[Outcome]) -> str:
+    models = sorted({o.model for o in outcomes})
+    paradigms = sorted({o.request.paradigm for o in outcomes})
+    return f"{'+'.join(models)}|{'+'.join(paradigms)}"
+
+
+def default_run_name(workdir: str | Path, model: str | None, paradigms: Sequence[str]) -> str:
+    """The run a budget belongs to when no ``run_name`` is given: ``<workdir>|<model>|<paradigms>``."""
+    return f"{Path(workdir).resolve()}|{model or 'template-default'}|{'+'.join(sorted(paradigms))}"
+
+
 def generate(requests: Sequence[PromptRequest], config: GenerateConfig | None = None, *,
              cache_path: str | Path | None = None) -> GenerationResult:
     """Answer every request and return the captions table (one row per tile of each request).
 
-    ``cache_path``: the SQLite cache (default ``<cen cache dir>/generation.sqlite``); unused by
-    the template backend.
+    ``cache_path``: the SQLite cache and ledger (default ``<cen cache dir>/generation.sqlite``);
+    unused by the template backend. Raises ``ValueError`` for a tile in two requests, or for a
+    budget over a model without a price (:func:`cen.generate.ledger.check_priced`), and
+    :class:`GenerationInterrupted` on Ctrl-C (every answer so far is in the cache).
     """
+    from cen.generate.direct import RunContext
+
     cfg = config or GenerateConfig()
+    check_unique(requests)
     t0 = time.perf_counter()
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     outcomes = []
@@ -408,26 +386,45 @@ def generate(requests: Sequence[PromptRequest], config: GenerateConfig | None = 
         model = _model_of(req, cfg)
         key = cache_key(model, request_params(req, cfg), req.messages_hash, req.image_hashes)
         outcomes.append(Outcome(request=req, key=key, model=model))
-    ledger = CostLedger(cfg.budget_usd, cfg.prices, batch=cfg.mode == "batch")
+    run_name = cfg.run_name or _default_name(outcomes)
     notes: list[str] = []
+    ledger = CostLedger(cfg.budget_usd, cfg.prices, batch=cfg.mode == "batch")
+    counters: dict[str, int] = {}
+    interrupted = False
     if cfg.backend == "template":
         _run_template(outcomes, cfg)
     else:
+        unpriced = check_priced({o.model for o in outcomes}, cfg.prices, cfg.budget_usd)
+        if unpriced:
+            notes.append(f"no price for {', '.join(unpriced)}: its cost is counted as 0 (give --price-in / "
+                         "--price-out, or prices={model: Price(...)})")
         if cache_path is None:
             from cen.paths import cache_dir
 
             cache_path = cache_dir() / "generation.sqlite"
         with GenerationCache(cache_path) as cache:
-            _run_coroutine(_run_openai(outcomes, cache, ledger, cfg, run_id, notes))
-    if ledger.unpriced_models:
-        notes.append(f"no price for {', '.join(sorted(ledger.unpriced_models))}: cost counted as 0 "
-                     "(pass prices={model: Price(...)})")
-    for n in notes:
-        log.warning(n)
+            ledger.prior_usd = cache.run_spent(run_name)
+            ctx = RunContext(cache=cache, ledger=ledger, run_name=run_name, invocation=run_id)
+            try:
+                _run_coroutine(_run_openai(outcomes, cfg, ctx, notes))
+            except (KeyboardInterrupt, asyncio.CancelledError):
+                interrupted = True
+            counters = dict(ctx.counts)
+    for o in outcomes:
+        if o.status == "pending":
+            o.status, o.error = "not_sent", "interrupted before it was sent"
+            o.captions = [None] * len(o.request.tile_ids)
     frame = captions_frame(outcomes, cfg)
     counts = frame.drop_duplicates("request_id")["status"].value_counts().to_dict() if len(frame) else {}
-    return GenerationResult(captions=frame, ledger=ledger.frame(), counts={str(k): int(v) for k, v in counts.items()},
-                            run_id=run_id, spent_usd=ledger.spent_usd, wall_s=time.perf_counter() - t0, notes=notes)
+    result = GenerationResult(
+        captions=frame, ledger=ledger.frame(), counts={str(k): int(v) for k, v in counts.items()}, run_id=run_id,
+        spent_usd=ledger.spent_usd, wall_s=time.perf_counter() - t0, notes=notes, requests=counters,
+        run_name=run_name, run_total_usd=ledger.run_total_usd, budget_usd=cfg.budget_usd,
+        concurrency=cfg.concurrency, recover_in_flight=cfg.recover_in_flight, backend=cfg.backend)
+    if interrupted:
+        n_ok = int(frame["status"].isin(OK_STATUSES).sum())
+        raise GenerationInterrupted(f"interrupted after {n_ok} captions", result)
+    return result
 
 
 def captions_frame(outcomes: Sequence[Outcome], cfg: GenerateConfig) -> pd.DataFrame:
@@ -445,7 +442,8 @@ def captions_frame(outcomes: Sequence[Outcome], cfg: GenerateConfig) -> pd.DataF
                 "template_version": TEMPLATE_CAPTIONER_VERSION if cfg.backend == "template" else req.template_version,
                 "messages_hash": req.messages_hash, "cache_key": o.key, "request_id": req.request_id,
                 "request_tiles": n, "position": k, "input_tokens": o.input_tokens / n,
-                "output_tokens": o.output_tokens / n, "cost_usd": o.cost_usd / n, "paid_this_run": o.paid_this_run,
+                "cached_tokens": o.cached_tokens / n, "output_tokens": o.output_tokens / n,
+                "cost_usd": o.cost_usd / n, "paid_this_run": o.paid_this_run,
                 "attempts": o.attempts, "latency_s": o.latency_s, "backend": cfg.backend, "via": o.via,
                 "raw_text": o.text if o.status == "unsplittable" else None, "generated_at": now,
                 "generate_version": GENERATE_VERSION,
@@ -453,9 +451,30 @@ def captions_frame(outcomes: Sequence[Outcome], cfg: GenerateConfig) -> pd.DataF
     return pd.DataFrame(rows, columns=list(CAPTION_COLUMNS))
 
 
+def merge_captions(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
+    """``old`` updated by ``new`` per (``tile_id``, ``paradigm``): a new row replaces an old one
+    unless the old one has an answer (:data:`OK_STATUSES`) and the new one has not; rows only in
+    ``old`` are kept. A replacing row takes the old row's place; new keys follow in their order."""
+    if old is None or not len(old):
+        return new.reset_index(drop=True)
+    old = old.reindex(columns=list(dict.fromkeys([*new.columns, *old.columns])))
+
+    def keys(frame: pd.DataFrame) -> pd.Series:
+        return frame["tile_id"].astype(str) + "|" + frame["paradigm"].astype(str)
+
+    old_keys, new_keys = keys(old), keys(new)
+    old_answered = set(old_keys[old["status"].isin(OK_STATUSES).to_numpy()])
+    new_answered = new["status"].isin(OK_STATUSES).to_numpy()
+    kept_new = new[~(new_keys.isin(old_answered).to_numpy() & ~new_answered)]
+    replaced = old_keys.isin(set(keys(kept_new))).to_numpy()
+    merged = pd.concat([old[~replaced], kept_new], ignore_index=True)
+    order = {k: i for i, k in enumerate(dict.fromkeys([*old_keys, *new_keys]))}
+    return merged.iloc[np.argsort(keys(merged).map(order).to_numpy(), kind="stable")].reset_index(drop=True)
+
+
 def write_captions(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write a captions table atomically (temporary name, then rename)."""
-    missing = [c for c in ("tile_id", "paradigm", "text", "status") if c not in frame.columns]
+    missing = [c for c in READ_COLUMNS if c not in frame.columns]
     if missing:
         raise KeyError(f"captions table lacks column {missing[0]!r}")
     return write_parquet(frame, path)
@@ -463,7 +482,20 @@ def write_captions(frame: pd.DataFrame, path: str | Path) -> Path:
 
 def read_captions(path: str | Path) -> pd.DataFrame:
     """Read ``captions.parquet``, checking the columns later stages rely on."""
-    return read_table(path, CAPTION_COLUMNS, what="captions table", made_by="notebook 03 / `cen generate`")
+    return read_table(path, READ_COLUMNS, what="captions table", made_by="notebook 03 / `cen generate`")
+
+
+def check_stats_rows(stats: pd.DataFrame, source: str) -> None:
+    """One-line errors for rows prompts cannot be built from: a missing or duplicate ``tile_id``."""
+    if "tile_id" not in stats.columns:
+        raise KeyError(f"{source}: missing column 'tile_id'")
+    ids = stats["tile_id"]
+    if ids.isna().any():
+        raise ValueError(f"{source}: row {int(np.flatnonzero(ids.isna().to_numpy())[0])} has no tile_id")
+    dup = ids.astype(str)[ids.astype(str).duplicated()]
+    if len(dup):
+        raise ValueError(f"{source}: tile_id {dup.iloc[0]!r} appears {int((ids.astype(str) == dup.iloc[0]).sum())} "
+                         f"times ({dup.nunique()} duplicated ids); tile ids must be unique")
 
 
 def build_workdir_requests(workdir: str | Path, paradigms: Sequence[str] = ("gpt35",), *, limit: int | None = None,
@@ -472,17 +504,21 @@ def build_workdir_requests(workdir: str | Path, paradigms: Sequence[str] = ("gpt
     """Prompt requests for the tiles of a run's ``stats.parquet`` (first ``limit`` tiles).
 
     ``gpt4v`` also reads the label maps (and with ``rgb=True`` the Sentinel-2 pictures) through
-    ``tiles.parquet``.
+    ``tiles.parquet``; paths in it are resolved from ``workdir``.
     """
     from cen.prompting import build_requests, load_label_maps, load_rgb
     from cen.stats import read_stats
 
     workdir = Path(workdir)
+    source = str(workdir / "stats.parquet")
+    if limit is not None and int(limit) < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
     stats = read_stats(workdir / "stats.parquet")
+    check_stats_rows(stats, source)
     if limit is not None:
         stats = stats.head(int(limit))
     requests: list[PromptRequest] = []
-    for paradigm in paradigms:
+    for paradigm in dict.fromkeys(paradigms):
         template = (templates or {}).get(paradigm)
         if paradigm == "gpt4v":
             tiles_path = workdir / "tiles.parquet"
@@ -493,83 +529,38 @@ def build_workdir_requests(workdir: str | Path, paradigms: Sequence[str] = ("gpt
             labels = load_label_maps(tiles, ids, base_dir=workdir)
             pictures = load_rgb(tiles, ids, base_dir=workdir) if rgb else None
             requests += build_requests(stats, "gpt4v", template=template, model=model, label_maps=labels,
-                                       rgb=pictures, compat=compat, source=str(workdir / "stats.parquet"))
+                                       rgb=pictures, compat=compat, source=source)
         else:
-            requests += build_requests(stats, paradigm, template=template, model=model, compat=compat,
-                                       source=str(workdir / "stats.parquet"))
+            requests += build_requests(stats, paradigm, template=template, model=model, compat=compat, source=source)
     return requests
 
 
 def generate_for_workdir(workdir: str | Path, config: GenerateConfig | None = None, *,
-                         paradigms: Sequence[str] = ("gpt35",), limit: int | None = None,
+                         paradigms: Sequence[str] = DEFAULT_PARADIGMS, limit: int | None = None,
                          templates: Mapping[str, str] | None = None, rgb: bool = False,
-                         cache_path: str | Path | None = None, out_name: str = "captions.parquet") -> GenerationResult:
-    """``stats.parquet`` (+ ``tiles.parquet``) in ``workdir`` -> ``captions.parquet`` there (atomically)."""
+                         cache_path: str | Path | None = None, out_name: str = "captions.parquet",
+                         requests: Sequence[PromptRequest] | None = None) -> GenerationResult:
+    """``stats.parquet`` (+ ``tiles.parquet``) in ``workdir`` -> ``captions.parquet`` there, merged
+    with what is already there (:func:`merge_captions`; written atomically, also when interrupted).
+
+    The result's ``captions`` are this invocation's rows; ``result.merged`` the table written.
+    """
+    import dataclasses
+
     cfg = config or GenerateConfig()
-    requests = build_workdir_requests(workdir, paradigms, limit=limit, templates=templates, model=cfg.model, rgb=rgb)
-    result = generate(requests, cfg, cache_path=cache_path)
-    write_captions(result.captions, Path(workdir) / out_name)
+    if cfg.run_name is None:
+        cfg = dataclasses.replace(cfg, run_name=default_run_name(workdir, cfg.model, paradigms), store=None)
+    out = Path(workdir) / out_name
+    old = read_captions(out) if out.exists() else None
+    if requests is None:
+        requests = build_workdir_requests(workdir, paradigms, limit=limit, templates=templates, model=cfg.model,
+                                          rgb=rgb)
+    try:
+        result = generate(requests, cfg, cache_path=cache_path)
+    except GenerationInterrupted as exc:
+        exc.result.merged = merge_captions(old, exc.result.captions)
+        write_captions(exc.result.merged, out)
+        raise
+    result.merged = merge_captions(old, result.captions)
+    write_captions(result.merged, out)
     return result
-
-
-# ----------------------------------------------------------------------------------------------
-# summaries and figures of a captions table (notebook 03)
-
-
-def status_table(captions: pd.DataFrame) -> pd.DataFrame:
-    """Captions per paradigm and final status (columns ``paradigm``, ``status``, ``captions``)."""
-    return captions.groupby(["paradigm", "status"]).size().rename("captions").reset_index()
-
-
-def caption_summary(captions: pd.DataFrame) -> dict[str, Any]:
-    """Key numbers of a captions table: ``n_tiles``, ``n_captions``, ``n_ok`` (status in
-    :data:`OK_STATUSES`), ``n_failed``, ``paradigms`` (sorted) and ``mean_words`` (of the answered
-    captions; 0.0 when there are none)."""
-    ok = captions["status"].isin(OK_STATUSES)
-    words = captions.loc[ok, "text"].str.split().str.len()
-    return {
-        "n_tiles": int(captions["tile_id"].nunique()),
-        "n_captions": int(len(captions)),
-        "n_ok": int(ok.sum()),
-        "n_failed": int((captions["status"] == "failed").sum()),
-        "paradigms": sorted(captions["paradigm"].unique().tolist()),
-        "mean_words": float(words.mean()) if len(words) else 0.0,
-    }
-
-
-def plot_captions(captions: pd.DataFrame, labels: Mapping[str, np.ndarray],
-                  pictures: Mapping[str, np.ndarray | None] | None = None, width: int = 110) -> Figure | None:
-    """One row per tile of ``labels`` (in caption order): its label map in ChatEarthNet colours,
-    its Sentinel-2 picture when ``pictures`` has one, and every paradigm's caption (``[paradigm]
-    text``, wrapped at ``width`` characters). ``labels``: ``{tile_id: (H, W) indices}``
-    (:func:`cen.prompting.load_label_maps`); ``pictures``: :func:`cen.prompting.load_rgb`.
-    Returns ``None`` when no captioned tile has a label map."""
-    import textwrap
-
-    import matplotlib.pyplot as plt
-
-    from cen.landcover import indices_to_colour
-
-    shown = captions[captions["tile_id"].astype(str).isin(labels)].drop_duplicates(["tile_id", "paradigm"])
-    groups = list(shown.groupby("tile_id", sort=False))
-    if not groups:
-        return None
-    pictures = {t: p for t, p in (pictures or {}).items() if p is not None}
-    with_pic = any(str(t) in pictures for t, _ in groups)
-    ratios = [1, 1, 2.4] if with_pic else [1, 2.4]
-    fig, axes = plt.subplots(len(groups), len(ratios), figsize=(11 + 3.2 * with_pic, 3.6 * len(groups)),
-                             gridspec_kw={"width_ratios": ratios}, squeeze=False)
-    for row, (tile_id, group) in zip(axes, groups):
-        ax_img, ax_txt = row[0], row[-1]
-        ax_img.imshow(indices_to_colour(labels[str(tile_id)]))
-        ax_img.set_title(str(tile_id), fontsize=7)
-        ax_img.axis("off")
-        if with_pic:
-            if str(tile_id) in pictures:
-                row[1].imshow(pictures[str(tile_id)])
-                row[1].set_title("Sentinel-2 (true colour)", fontsize=7)
-            row[1].axis("off")
-        text = "\n\n".join(f"[{p}] " + textwrap.fill(str(t), width) for p, t in zip(group["paradigm"], group["text"]))
-        ax_txt.text(0, 1, text, va="top", fontsize=7, family="serif", wrap=True)
-        ax_txt.axis("off")
-    return fig

@@ -16,13 +16,23 @@ from cen.prompting.templates import DEFAULT_TEMPLATES, load_template
 
 @dataclass(frozen=True)
 class Price:
-    """USD per one million tokens; ``batch_discount`` multiplies both for the Batch API."""
+    """USD per one million tokens; ``batch_discount`` multiplies all rates for the Batch API.
+
+    ``cached_input``: the rate of prompt tokens the provider served from its prompt cache
+    (``usage.prompt_tokens_details.cached_tokens``); None = the model has no cached rate (``input``).
+    """
 
     input: float
     output: float
     batch_discount: float = 0.5
     image_base_tokens: int = 85
     image_tile_tokens: int = 170
+    cached_input: float | None = None
+
+    @property
+    def cached_rate(self) -> float:
+        """USD per 1M cached prompt tokens."""
+        return self.input if self.cached_input is None else self.cached_input
 
 
 PRICES: dict[str, Price] = {
@@ -31,10 +41,17 @@ PRICES: dict[str, Price] = {
     "gpt-3.5-turbo": Price(0.50, 1.50),
     "gpt-4-vision-preview": Price(10.00, 30.00),
     "gpt-4-turbo": Price(10.00, 30.00),
-    "gpt-4o": Price(2.50, 10.00),
-    "gpt-4o-mini": Price(0.15, 0.60, image_base_tokens=2833, image_tile_tokens=5667),
-    "gpt-4.1": Price(2.00, 8.00),
-    "gpt-4.1-mini": Price(0.40, 1.60),
+    "gpt-4o": Price(2.50, 10.00, cached_input=1.25),
+    "gpt-4o-mini": Price(0.15, 0.60, image_base_tokens=2833, image_tile_tokens=5667, cached_input=0.075),
+    "gpt-4.1": Price(2.00, 8.00, cached_input=0.50),
+    "gpt-4.1-mini": Price(0.40, 1.60, cached_input=0.10),
+    "gpt-4-turbo-2024-04-09": Price(10.00, 30.00),
+    "gpt-4o-2024-05-13": Price(5.00, 15.00),
+    "gpt-4o-2024-08-06": Price(2.50, 10.00, cached_input=1.25),
+    "gpt-4o-2024-11-20": Price(2.50, 10.00, cached_input=1.25),
+    "gpt-4o-mini-2024-07-18": Price(0.15, 0.60, image_base_tokens=2833, image_tile_tokens=5667, cached_input=0.075),
+    "gpt-4.1-2025-04-14": Price(2.00, 8.00, cached_input=0.50),
+    "gpt-4.1-mini-2025-04-14": Price(0.40, 1.60, cached_input=0.10),
     "template": Price(0.0, 0.0),
 }
 """OpenAI list prices (USD / 1M tokens, standard tier) as published for these models; override
@@ -42,12 +59,10 @@ them with ``prices=`` (e.g. ``{"my-vllm-model": Price(0, 0)}``) -- they change."
 
 
 def price_for(model: str, prices: Mapping[str, Price] | None = None) -> Price | None:
-    """The price of ``model`` (exact id, then the longest known prefix: ``gpt-4o-2024-08-06`` -> ``gpt-4o``)."""
-    table = {**PRICES, **(prices or {})}
-    if model in table:
-        return table[model]
-    best = max((k for k in table if model.startswith(k)), key=len, default=None)
-    return table[best] if best else None
+    """The price of exactly ``model`` in ``prices`` or :data:`PRICES` (dated snapshots are listed
+    there by their own id, since a snapshot can cost more than its alias), else None: never
+    another model's price (``gpt-4o-mni``, a typo, is unpriced, not gpt-4o)."""
+    return {**PRICES, **(prices or {})}.get(model)
 
 
 @dataclass(frozen=True)
@@ -185,13 +200,18 @@ def merge_estimates(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
 
 
 def cost_usd(model: str, input_tokens: int, output_tokens: int, *, prices: Mapping[str, Price] | None = None,
-             batch: bool = False) -> float:
-    """Money of one call from its token usage (NaN when the model has no price)."""
+             batch: bool = False, cached_tokens: int = 0) -> float:
+    """Money of one call from its token usage (NaN when the model has no price).
+
+    ``input_tokens`` includes the ``cached_tokens`` (as in OpenAI's usage), which are charged at
+    the model's cached-input rate.
+    """
     p = price_for(model, prices)
     if p is None:
         return math.nan
     factor = p.batch_discount if batch else 1.0
-    return (input_tokens * p.input + output_tokens * p.output) * factor / 1e6
+    cached = min(max(int(cached_tokens), 0), int(input_tokens))
+    return ((input_tokens - cached) * p.input + cached * p.cached_rate + output_tokens * p.output) * factor / 1e6
 
 
 def release_models() -> dict[str, str]:
