@@ -299,6 +299,7 @@ def test_plot_captions_returns_figure():
     assert isinstance(fig, Figure) and len(fig.axes) == 4  # two tiles x (label map, text)
     assert [fig.axes[0].get_title(), fig.axes[2].get_title()] == [ids[0], ids[2]]
     assert np.array_equal(fig.axes[0].images[0].get_array(), indices_to_colour(maps[0]))
+    assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == 11  # the classes' colours
     text = fig.axes[1].texts[0].get_text()
     assert text.startswith("[gpt35] " + res.captions["text"].iloc[0][:20]) and "\n\n[gpt4v] Another caption." in text
     plt.close(fig)

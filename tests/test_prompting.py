@@ -235,9 +235,14 @@ def test_plot_request_images_returns_figure():
     reqs, _ = _vision_requests()
     fig = P.plot_request_images(reqs[0])
     assert isinstance(fig, Figure) and len(fig.axes) == 4
-    assert [ax.get_title() for ax in fig.axes] == ["image/png"] * 4
+    assert [ax.get_title() for ax in fig.axes] == [f"{o} tile v{k}:\nlabel map"
+                                                   for k, o in enumerate(("first", "second", "third", "fourth"))]
     assert fig.axes[0].images[0].get_array().shape[:2] == (128, 128)
-    assert fig._suptitle.get_text() == "chatearthnet-gpt4v-v1@1: 4 tile(s) per request"
+    assert fig._suptitle.get_text() == "chatearthnet-gpt4v-v1@1: 4 tile(s) per request, sent as image/png"
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    from cen.landcover import LAND_COVER_CLASSES
+
+    assert legend == [c.name_gpt35 for c in LAND_COVER_CLASSES]  # every class's colour named
     plt.close(fig)
     with pytest.raises(P.PromptError, match="no images"):
         P.plot_request_images(reqs[1])

@@ -100,7 +100,7 @@ async def _answer_one(client: Any, o: "Outcome", cfg: "GenerateConfig", ctx: Run
             booked = ledger.reserve(o.model, est_in, req.max_tokens)
         except BudgetExceeded as exc:
             return _stop(o, "budget_stopped", str(exc))
-        ticket = await limiter.acquire(limiter.prompt_tokens(est_in) + req.max_tokens)
+        ticket = await limiter.acquire(est_in, req.max_tokens)
         if breaker.tripped:
             ledger.cancel(booked)
             await limiter.release(ticket)

@@ -154,8 +154,9 @@ class RateLimiter:
         """Tokens the provider will count for a prompt estimated at ``estimate``."""
         return int(estimate)
 
-    async def acquire(self, tokens: float) -> Ticket:
-        """Wait (first come, first served) until one request of ``tokens`` tokens may be sent."""
+    async def acquire(self, prompt_tokens: float, max_tokens: float = 0) -> Ticket:
+        """Wait (first come, first served) until one request of ``prompt_tokens + max_tokens`` tokens may be sent."""
+        tokens = prompt_tokens + max_tokens
         if self.rpm is None and self.tpm is None:
             return Ticket(tokens)
         async with self._lock:
@@ -211,7 +212,9 @@ class AdaptiveLimiter:
     def _window(self) -> int:
         return self.concurrency if self.known is False else max(1, min(self.concurrency, int(self.window)))
 
-    async def acquire(self, tokens: float) -> Ticket:
+    async def acquire(self, prompt_tokens: float, max_tokens: float = 0) -> Ticket:
+        """Wait until one request may be sent: a place in flight, and room in the mirrored buckets for
+        its prompt (offline estimate x the learnt ratio, at admission) plus ``max_tokens``."""
         async with self._cond:
             while self.in_flight >= self._window():
                 await self._cond.wait()
@@ -219,6 +222,7 @@ class AdaptiveLimiter:
         try:
             async with self._admit:
                 while True:
+                    tokens = self.prompt_tokens(prompt_tokens) + max_tokens
                     now = time.monotonic()
                     wait = self.pause_until - now
                     if self.req is not None:
@@ -230,6 +234,7 @@ class AdaptiveLimiter:
                     self.waited += wait
                     await asyncio.sleep(wait)
                 await self.user.acquire(tokens)
+                tokens = self.prompt_tokens(prompt_tokens) + max_tokens
                 t = Ticket(tokens, correction_tokens=self.corr_tok, correction_requests=self.corr_req)
                 if self.req is not None:
                     self.req.take(1)

@@ -42,7 +42,7 @@ def plot_captions(captions: pd.DataFrame, labels: Mapping[str, np.ndarray],
                   pictures: Mapping[str, np.ndarray | None] | None = None, width: int = 110) -> Figure | None:
     """One row per tile of ``labels`` (in caption order): its label map in ChatEarthNet colours,
     its Sentinel-2 picture when ``pictures`` has one, and every paradigm's caption (``[paradigm]
-    text``, wrapped at ``width`` characters). ``labels``: ``{tile_id: (H, W) indices}``
+    text``, wrapped at ``width`` characters), above the legend of the classes' colours. ``labels``: ``{tile_id: (H, W) indices}``
     (:func:`cen.prompting.load_label_maps`); ``pictures``: :func:`cen.prompting.load_rgb`.
     Returns ``None`` when no captioned tile has a label map."""
     import textwrap
@@ -73,4 +73,7 @@ def plot_captions(captions: pd.DataFrame, labels: Mapping[str, np.ndarray],
         text = "\n\n".join(f"[{p}] " + textwrap.fill(str(t), width) for p, t in zip(group["paradigm"], group["text"]))
         ax_txt.text(0, 1, text, va="top", fontsize=7, family="serif", wrap=True)
         ax_txt.axis("off")
+    from cen.stats import class_legend_handles
+
+    fig.legend(handles=class_legend_handles(), loc="lower center", ncol=6, fontsize=7, frameon=False)
     return fig

@@ -69,19 +69,41 @@ def request_images(request: PromptRequest) -> list[tuple[str, np.ndarray]]:
     return out
 
 
+def image_titles(request: PromptRequest, n_images: int) -> list[str]:
+    """What each image of a request shows, in message order: ``"<ordinal> tile <id>: label map"``
+    (and ``"...: Sentinel-2 true colour"`` for the picture sent beside it with ``rgb=True``)."""
+    ordinals = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+    tiles = list(request.tile_ids)
+    per_tile = n_images // len(tiles) if tiles and n_images % len(tiles) == 0 else 1
+    kinds = ["label map", "Sentinel-2 true colour"][:per_tile] if per_tile <= 2 else [f"image {k + 1}" for k in range(per_tile)]
+    out = []
+    for k in range(n_images):
+        t = k // per_tile
+        name = f"{ordinals[t] if t < len(ordinals) else t + 1} tile {tiles[t]}" if t < len(tiles) else f"image {k + 1}"
+        out.append(f"{name}:\n{kinds[k % per_tile]}")
+    return out
+
+
 def plot_request_images(request: PromptRequest) -> Figure:
-    """The images of a (GPT-4V) request side by side, each titled with the MIME type it was labelled
-    with, under a title naming the template version and the tiles per request."""
+    """The images of a (GPT-4V) request side by side, each titled with what it shows (which tile,
+    label map or picture: :func:`image_titles`), with the legend of the classes' colours, under a
+    title naming the template version, the tiles per request and the MIME type they were sent as."""
     import matplotlib.pyplot as plt
+
+    from cen.stats import class_legend_handles
 
     images = request_images(request)
     if not images:
         raise PromptError(f"request {request.request_id}: no images to show")
-    fig, axes = plt.subplots(1, len(images), figsize=(2.2 * len(images), 2.4), squeeze=False)
-    for ax, (mime, img) in zip(axes[0], images):
+    fig, axes = plt.subplots(1, len(images), figsize=(2.4 * len(images) + 1.6, 2.9), squeeze=False)
+    for ax, img, title in zip(axes[0], [im for _, im in images], image_titles(request, len(images))):
         ax.imshow(img)
-        ax.set_title(mime, fontsize=8)
+        ax.set_title(title, fontsize=7)
         ax.axis("off")
-    fig.suptitle(f"{request.template_version}: {len(request.tile_ids)} tile(s) per request", fontsize=9)
+    mimes = sorted({m for m, _ in images})
+    fig.legend(handles=class_legend_handles(), loc="center right", fontsize=6, frameon=False, title="classes",
+               title_fontsize=7)
+    fig.subplots_adjust(right=1 - 1.5 / fig.get_figwidth())
+    fig.suptitle(f"{request.template_version}: {len(request.tile_ids)} tile(s) per request, sent as "
+                 f"{', '.join(mimes)}", fontsize=9)
     return fig
-
