@@ -30,9 +30,27 @@ def test_tokenize_rules():
     ("A b. C d!", 2), ("No terminator", 1), ("Value 0.57 here. Next", 2), ("...", 0), ("", 0),
     ("Hi... there?  ", 2), ("One.\nTwo.\tThree", 3), ("Café. Über", 2), ("Done. ?!", 1),
     ("He said (yes). Next", 2), ("x. , .", 1), ("a .b", 1), ("end 0.5", 1),
+    # non-ASCII text takes the regex path: the same rule ("Done. ?!" is one sentence either way)
+    ("Café. ?!", 1), ("Über . . Straße", 2), ("… . .", 0),
 ])
 def test_count_sentences(text, expected):
     assert textstats.count_sentences(text) == expected
+
+
+def test_byte_paths_equal_the_regex_paths_on_random_ascii():
+    """The ASCII fast path for tokens is an optimisation: same answers as the regex rule."""
+    rng = np.random.default_rng(7)
+    alphabet = list("ab Z09.'-!?_,;:()\t\n") + ["...", " .", ". ", "--", "''", "x'", "'s"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet, size=int(rng.integers(0, 25))))
+        lower = text.lower()
+        fast = [t.decode() for t in textstats._tokens_lower(lower)]
+        assert fast == textstats._tokens_unicode(lower), repr(text)
+        # a leading no-break space routes the same caption through the regex path
+        st_fast = textstats.caption_stats([text])[("all",)]
+        st_regex = textstats.caption_stats(["\u00a0" + text])[("all",)]
+        assert (st_fast.lengths, st_fast.sentences, st_fast.words) == (
+            st_regex.lengths, st_regex.sentences, st_regex.words), repr(text)
 
 
 def test_grouped_statistics_exact():
