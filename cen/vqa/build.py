@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -167,8 +167,10 @@ def _meta_frame(rows: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
     return meta
 
 
-def _features_of(maps: list[np.ndarray | None]) -> tuple[TileFeatures, np.ndarray]:
+def _features_of(maps: np.ndarray | list[np.ndarray | None]) -> tuple[TileFeatures, np.ndarray]:
     """Chunk-level features (zeros for tiles without a map) and the labelled mask."""
+    if isinstance(maps, np.ndarray) and maps.ndim == 3:
+        return tile_features(maps), np.ones(len(maps), bool)
     n = len(maps)
     feats = TileFeatures.empty(n)
     labelled = np.array([m is not None for m in maps], bool)
@@ -181,6 +183,21 @@ def _features_of(maps: list[np.ndarray | None]) -> tuple[TileFeatures, np.ndarra
         for name in TileFeatures.__dataclass_fields__:
             getattr(feats, name)[idx] = getattr(part, name)
     return feats, labelled
+
+
+def stream_questions(batches: Iterable[tuple[Any, Sequence[str]]], *, per_tile: int = 10,
+                     tasks: Iterable[str] | None = None, seed: int = 0) -> Iterator[pd.DataFrame]:
+    """The questions of batches of label maps in memory, one table per batch (each batch one
+    chunk: ``(maps, tile_ids)`` with maps ``(N, H, W)`` or a list, ``None`` for a tile without a
+    map). Label tasks only (no metadata); the balance state carries from batch to batch."""
+    tasks = _check_tasks(tasks)
+    state = _State()
+    for c, (maps, tile_ids) in enumerate(batches):
+        ids = np.array([str(t) for t in tile_ids], dtype=object)
+        feats, labelled = _features_of(maps if isinstance(maps, np.ndarray) else list(maps))
+        chunk = Chunk(c, int(seed), ids, np.full(len(ids), "train", object), labelled, feats,
+                      pd.DataFrame(index=range(len(ids))))
+        yield chunk_questions(chunk, tasks, per_tile, state)
 
 
 def questions_from_labels(labels: np.ndarray | Sequence[np.ndarray], tile_ids: Sequence[str], *,
