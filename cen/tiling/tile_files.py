@@ -25,19 +25,20 @@ def write_label_tile(out_dir: str | Path, tile: Tile, codes: np.ndarray, *, prod
     """Write a label tile: ``{tile_id}_label.tif`` (WorldCover codes, colour table) and
     ``{tile_id}_label.png`` (ChatEarthNet colours). Existing files are kept unless ``overwrite``.
 
-    Raises ``ValueError`` naming the tile if ``codes`` holds a value that is not a WorldCover code.
+    Raises ``ValueError`` naming the tile if ``codes`` holds a value that is not a WorldCover code;
+    the codes are checked first, so nothing is written for such a tile.
     """
     out_dir = Path(out_dir)
     tif, png = out_dir / f"{tile.tile_id}_label.tif", out_dir / f"{tile.tile_id}_label.png"
+    try:  # validate before anything is written for this tile
+        indices = landcover.codes_to_indices(codes)
+    except ValueError as exc:
+        raise ValueError(f"tile {tile.tile_id}: {exc}") from exc
     if overwrite or not tif.exists():
         write_geotiff(tif, codes.astype(np.uint8), crs=tile.crs, transform=tile.transform, nodata=0,
                       band_names=["worldcover_code"], tags={"product": product, "tile_id": tile.tile_id},
                       colormap=landcover.worldcover_colour_table())
     if overwrite or not png.exists():
-        try:
-            indices = landcover.codes_to_indices(codes)
-        except ValueError as exc:
-            raise ValueError(f"tile {tile.tile_id}: {exc}") from exc
         write_label_png(png, indices)
     return {"label_path": str(tif.resolve()), "label_png_path": str(png.resolve())}
 
