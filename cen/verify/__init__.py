@@ -27,7 +27,8 @@ from cen.verify.checks import (
 )
 from cen.verify.fixes import Fix, apply_safe_fixes
 from cen.verify.inject import (
-    FAULTS, as_captions, demo_review_script, detect_injected, detection_rates, inject_faults, score_by_fault,
+    FAULT_SET, FAULTS, FaultSetResult, as_captions, counts_per_check_by_source, demo_review_script, detect_injected,
+    detection_rates, evaluate_fault_set, inject_faults, read_fault_set, score_by_fault,
 )
 from cen.verify.lexicon import REGIONS
 from cen.verify.parse import ParsedCaption, parse_caption
@@ -51,5 +52,5 @@ __all__ = [
     "score_table", "summarize_scores", "text_checks", "verify_captions", "write_verified",
     "caption_keys", "demo_review_script", "describe_scores", "figure_html", "fixes_html", "flag_count_dict",
     "flag_examples_html", "flags_by_paradigm", "plot_consistency", "plot_counts_per_check", "review_html",
-    "score_by_fault",
+    "score_by_fault", "FAULT_SET", "FaultSetResult", "counts_per_check_by_source", "evaluate_fault_set", "read_fault_set",
 ]

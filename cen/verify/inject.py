@@ -1,24 +1,34 @@
-"""Injected faults: realistic GPT-style errors planted in clean captions, to show the checks work.
+"""Faults to measure the checks on: a hand-written set, and faults planted by this module (a self-test).
 
-Template captions are consistent by construction, so a demo run would show no findings. These
-functions copy clean captions and plant one known fault each (the kinds the ChatEarthNet
-authors and the prompts' constraints describe: cross-image phrasing, hedging words, colour
-words, a lake that is not there, a class in the wrong quadrant, a wrong proportion word, a
-truncated answer), then measure which the checks detect. The output is clearly labelled
-``injected``; it never enters the verified dataset.
+**The hand-written set** (:data:`FAULT_SET`, ``data/verify_faults/handwritten.jsonl``): captions
+in the style of the release's GPT-3.5 and GPT-4V answers, written by hand against the real label
+statistics of demo tiles (their region counts are stored with each case), each with the flags a
+correct checker must raise: comparisons between images, hedging words, a hallucinated lake, a
+class in the wrong quadrant, an overstated share, colour words, a denied or omitted class, a
+truncated answer, and correct captions that must raise none. :func:`evaluate_fault_set` gives
+detection (recall) and false flags (precision) on it. It was not written by the code it tests.
+
+**Planted faults (self-test)**: :func:`inject_faults` copies clean captions and plants one known
+fault each by string edits of this module, then :func:`detect_injected` measures which the
+checks detect. Because the same project wrote both the planted phrasing and the checks, the
+rate shows the checks still catch what they were built for, not how they do on real model
+output. The output is labelled ``injected``; it never enters the verified dataset.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from cen import landcover
+from cen import landcover, paths
 from cen.verify import lexicon as lx
-from cen.verify.checks import CheckConfig, check_caption, region_shares, validate_counts
+from cen.verify.checks import CHECK_CODES, CheckConfig, check_caption, region_shares, validate_counts
 
 FAULTS: dict[str, str] = {
     "cross_image": "cross_image",
@@ -166,3 +176,127 @@ def score_by_fault(scores: pd.DataFrame, faults: Sequence[str], clean: float | N
     by_fault = scores.assign(fault=np.asarray(faults)).groupby("fault")["score"].mean()
     out = by_fault.to_frame("mean consistency with the fault")
     return out.assign(clean=clean) if clean is not None else out
+
+
+def counts_per_check_by_source(result, source_col: str = "source_tile_id"):
+    """:meth:`~cen.verify.table.VerificationResult.counts_per_check` of planted faults, with
+    ``duplicate`` counted only between copies of *different* source captions.
+
+    Several faults are planted in copies of one caption; once a reviewer restores the clean text
+    of two of them, the copies are identical by construction, which says nothing about the data.
+    """
+    per = result.counts_per_check()
+    table = result.table.reset_index(drop=True)
+    sources = table[source_col].astype(str)
+
+    def real_duplicates(flags: pd.DataFrame, texts: pd.Series) -> int:
+        rows = flags.loc[flags["code"] == "duplicate", "row"].unique()
+        norm = texts.fillna("").map(lambda t: " ".join(str(t).lower().split()))
+        return int(sum(sources[norm == norm.iloc[int(r)]].nunique() > 1 for r in rows))
+
+    dup = per["check"] == "duplicate"
+    per.loc[dup, "captions_flagged"] = real_duplicates(result.flags_original, table["text"])
+    per.loc[dup, "after_fixes_and_review"] = real_duplicates(result.flags, table["accepted_text"])
+    return per
+
+
+# ----------------------------------------------------------------------------------------------
+# the hand-written fault set
+
+FAULT_SET = paths.DATA_DIR / "verify_faults" / "handwritten.jsonl"
+"""Hand-written faulty and correct captions with their expected flags (see ``data/verify_faults/README.md``)."""
+
+PER_CAPTION_CODES = tuple(c for c in CHECK_CODES if c not in ("duplicate", "length_outlier"))
+"""Codes :func:`~cen.verify.checks.check_caption` can raise on one caption (the table-level
+``duplicate`` and ``length_outlier`` need a whole caption set and are not scored on the fault set)."""
+
+
+def read_fault_set(path: str | Path = FAULT_SET) -> pd.DataFrame:
+    """The fault set as a table: ``id``, ``tile_id``, ``paradigm``, ``fault``, ``expected_flags``
+    (list of check codes, empty for a correct caption), ``text``, ``region_counts`` ((6, 12) int64).
+    Raises ``ValueError`` naming the line of a malformed record."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: fault set not found")
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            counts = validate_counts(np.asarray(rec["region_counts"]), f"{path}:{n}")
+            unknown = [c for c in rec["expected_flags"] if c not in PER_CAPTION_CODES]
+            if unknown:
+                raise ValueError(f"{path}:{n}: unknown expected flag {unknown[0]!r}")
+            rows.append({"id": str(rec["id"]), "tile_id": str(rec["tile_id"]), "paradigm": rec["paradigm"],
+                         "fault": rec["fault"], "expected_flags": sorted(rec["expected_flags"]), "text": rec["text"],
+                         "region_counts": counts})
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{n}: not a fault-set record ({exc})") from exc
+    if not rows:
+        raise ValueError(f"{path}: no records")
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class FaultSetResult:
+    """Checks on the hand-written fault set."""
+
+    cases: pd.DataFrame
+    """One row per caption: ``id``, ``fault``, ``expected_flags``, ``found_flags``, ``missed``
+    (expected, not found), ``false_flags`` (found, not expected), ``text``."""
+    per_check: pd.DataFrame
+    """Per check code: ``expected``, ``detected``, ``false_flags``, ``recall``, ``precision``."""
+
+    @property
+    def true_positives(self) -> int:
+        return int(self.per_check["detected"].sum())
+
+    @property
+    def recall(self) -> float:
+        """Expected flags the checks raised / all expected flags (over (caption, code) pairs)."""
+        expected = int(self.per_check["expected"].sum())
+        return self.true_positives / expected if expected else float("nan")
+
+    @property
+    def precision(self) -> float:
+        """Raised flags that were expected / all raised flags (over (caption, code) pairs)."""
+        raised = self.true_positives + int(self.per_check["false_flags"].sum())
+        return self.true_positives / raised if raised else float("nan")
+
+    def summary(self) -> dict[str, float | int]:
+        correct = self.cases[self.cases["expected_flags"].str.len() == 0]
+        faulty = self.cases[self.cases["expected_flags"].str.len() > 0]
+        return {
+            "n_captions": len(self.cases), "n_faulty": len(faulty), "n_correct": len(correct),
+            "expected_flags": int(self.per_check["expected"].sum()), "detected": self.true_positives,
+            "false_flags": int(self.per_check["false_flags"].sum()),
+            "recall": round(self.recall, 4), "precision": round(self.precision, 4),
+            "faulty_fully_detected": int((faulty["missed"].str.len() == 0).sum()),
+            "correct_without_flags": int((correct["false_flags"].str.len() == 0).sum()),
+        }
+
+
+def evaluate_fault_set(cases: pd.DataFrame | None = None, config: CheckConfig = CheckConfig()) -> FaultSetResult:
+    """Run :func:`~cen.verify.checks.check_caption` on every case of the fault set
+    (:func:`read_fault_set` by default) and compare the codes raised with the expected ones."""
+    cases = read_fault_set() if cases is None else cases
+    rows = []
+    for rec in cases.itertuples():
+        found = sorted({f.code for f in check_caption(rec.text, rec.region_counts, rec.paradigm, config)})
+        expected = list(rec.expected_flags)
+        rows.append({"id": rec.id, "fault": rec.fault, "expected_flags": expected, "found_flags": found,
+                     "missed": [c for c in expected if c not in found],
+                     "false_flags": [c for c in found if c not in expected], "text": rec.text})
+    table = pd.DataFrame(rows)
+    per = []
+    for code in PER_CAPTION_CODES:
+        expected = int(table["expected_flags"].map(lambda e: code in e).sum())
+        detected = int(table.apply(lambda r: code in r["expected_flags"] and code in r["found_flags"], axis=1).sum())
+        false = int(table["false_flags"].map(lambda e: code in e).sum())
+        if expected or false:
+            per.append({"check": code, "expected": expected, "detected": detected, "false_flags": false,
+                        "recall": detected / expected if expected else float("nan"),
+                        "precision": detected / (detected + false) if detected + false else float("nan")})
+    return FaultSetResult(table, pd.DataFrame(per, columns=["check", "expected", "detected", "false_flags",
+                                                            "recall", "precision"]))
