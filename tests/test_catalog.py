@@ -258,3 +258,19 @@ def test_table_a1_known_counts_and_written_files(tmp_path, table):
     assert r"Data \& sizes" in (tmp_path / "out" / "datasets.tex").read_text()
     assert "font-weight: bold" in (tmp_path / "out" / "datasets.html").read_text()
     assert not list((tmp_path / "out").glob(".*"))  # no temporary files left
+
+
+def test_rendered_table_reads_left_to_right_and_states_how_chatearthnet_is_placed():
+    table = catalog.load_datasets()
+    shown = catalog.display_table(table).set_index("Dataset")
+    assert shown.loc["ChatEarthNet", "Geolocation per sample"] == "tile grid, decoded by cen"
+    assert shown.loc["SkyScript", "Geolocation per sample"] == "lon/lat box per image"
+    assert shown.loc["RSICD", "Geolocation per sample"] == "unknown"
+    assert not shown.isin(["None", "nan", "<NA>", "NaN"]).any().any()  # one missing-value marker
+    html_text = catalog.render_html(table)
+    # text cells left-aligned, number cells right-aligned (pandas writes one CSS rule per cell)
+    assert "text-align: left" in html_text and "text-align: right" in html_text
+    row = catalog.render_row(table, "ChatEarthNet")
+    assert "tile grid, decoded by cen" in row and "Countries" in row and "None" not in row
+    with pytest.raises(KeyError, match="no dataset named 'nope'"):
+        catalog.render_row(table, "nope")

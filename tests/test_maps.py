@@ -59,10 +59,47 @@ def test_region_counts():
     assert cont.loc["Oceania", "val"] == 1 and cont["total"].sum() == 6
     country = counts["country"].set_index("iso_a3")
     assert set(country.index) == {"DEU", "PER", "UGA", "JPN", "FRA", "AUS"}  # FRA, not Natural Earth's -99
-    # a point just off the 110m coast still finds its country; mid-ocean stays unassigned
-    sea = pd.DataFrame({"lon": [-9.35, -30.0], "lat": [38.70, 0.0]})
+    # a point just off the coast still finds its country; mid-ocean stays unassigned
+    sea = pd.DataFrame({"lon": [-9.52, -30.0], "lat": [38.70, 0.0]})
     where = maps.assign_countries(maps.sample_points(sea))
     assert where["NAME"].tolist() == ["Portugal", "(none)"]
+
+
+def test_locate_finds_small_islands_the_110m_set_has_not():
+    from shapely.geometry import Point
+
+    # São Tomé (the demo's WorldCover crop), Príncipe, Malta, Tonga, Barbados: none is in 1:110m
+    lon = [6.73, 7.40, 14.45, -175.22, -59.55]
+    lat = [0.33, 1.62, 35.90, -21.20, 13.15]
+    coarse = maps.countries()
+    assert not any(coarse.contains(Point(x, y)).any() for x, y in zip(lon, lat))
+    found = maps.locate(lon, lat)
+    assert found["country"].tolist() == ["São Tomé and Príncipe", "São Tomé and Príncipe", "Malta", "Tonga", "Barbados"]
+    assert found["continent"].tolist() == ["Africa", "Africa", "Europe", "Oceania", "North America"]
+    assert found["iso_a3"].tolist() == ["STP", "STP", "MLT", "TON", "BRB"] and found["on_land"].all()
+    one = maps.locate(6.73, 0.33)
+    assert (one.country, one.continent, one.iso_a3, one.on_land) == ("São Tomé and Príncipe", "Africa", "STP", True)
+    # just off a coast: the nearest country within reach, marked as not on land; open sea: none
+    off = maps.locate(6.40, 0.20)
+    assert off.country == "São Tomé and Príncipe" and off.on_land is False
+    assert maps.locate(-30.0, 0.0).country == "(none)"
+    assert maps.locate(-9.35, 38.70, max_distance_deg=0.0).country == "Portugal"  # inside the polygon
+    with pytest.raises(ValueError, match="point 1 has no valid lon/lat"):
+        maps.locate([0.0, 200.0], [0.0, 0.0])
+    with pytest.raises(ValueError, match="differ in length"):
+        maps.locate([0.0, 1.0], [0.0])
+
+
+def test_boundary_files_are_the_documented_ones():
+    """The committed 1:10m file is the one data/README.md lists (sha256), and every polygon is valid."""
+    from cen import datacard, paths, places
+
+    readme = (paths.DATA_DIR / "README.md").read_text()
+    digest = datacard.sha256(places.NATURAL_EARTH_10M)
+    assert f"`{digest}` | `naturalearth/ne_10m_admin_0_countries.geojson.gz`" in readme
+    world = places.world_10m()
+    assert len(world) == 250 and world.geometry.is_valid.all() and not world.geometry.is_empty.any()
+    assert places.NATURAL_EARTH_10M.stat().st_size < 3_000_000
 
 
 def test_popup_escapes_everything():
@@ -157,7 +194,10 @@ PROBE_TAIL = """<script>window.addEventListener('load', function () { setTimeout
   out.textContent = JSON.stringify({errors: window.__cenErrors, xss: window.__cenXss || null,
     markers: document.querySelectorAll('path.cen-sample').length,
     layers: document.querySelectorAll('.leaflet-control-layers-overlays label').length,
-    countries: document.querySelectorAll('.leaflet-overlay-pane path:not(.cen-sample)').length,
+    countries: document.querySelectorAll('.leaflet-cenBasemap-pane path').length,
+    basemapBelowMarkers: (function () {
+      var base = document.querySelector('.leaflet-cenBasemap-pane'), over = document.querySelector('.leaflet-overlay-pane');
+      return Number(getComputedStyle(base).zIndex) < Number(getComputedStyle(over).zIndex); })(),
     popups: popups});
   document.body.appendChild(out);
   map.closePopup();
@@ -202,6 +242,7 @@ def test_map_renders_in_headless_chromium(tmp_path, test_output_dir):
     assert report["errors"] == [], report["errors"]
     assert report["markers"] == 6 and report["layers"] == 3
     assert report["countries"] > 100  # the offline Natural Earth basemap drew
+    assert report["basemapBelowMarkers"] is True
     assert report["xss"] is None  # the caption's script, onerror and template literal never ran
     assert len(report["popups"]) == 6 and all(p["scripts"] == 0 for p in report["popups"])
     assert any("<script>window.__cenXss=1</script>" in p["text"] for p in report["popups"]), report["popups"]
@@ -235,6 +276,17 @@ def test_large_map_clusters_and_heat_in_headless_chromium(tmp_path, test_output_
     shot.unlink(missing_ok=True)
     _run_chromium(binary, path.as_uri(), f"--screenshot={shot}")
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_basemap_adds_detail_only_near_the_samples(tmp_path):
+    near = maps._detail_geojson(np.array([6.7]), np.array([0.3]))
+    assert 0 < len(near["features"]) < 20  # São Tomé and Príncipe, Equatorial Guinea, Gabon ... clipped
+    assert maps._detail_geojson(np.array([-140.0]), np.array([-40.0]))["features"] == []  # open sea: nothing
+    rng = np.random.default_rng(0)
+    spread = maps._detail_geojson(rng.uniform(-180, 180, 2000), rng.uniform(-60, 70, 2000))
+    assert spread["features"] == []  # a global set keeps the map light: 1:110m only
+    text = maps.save_html(maps.folium_map(SAMPLES.iloc[[1]]), tmp_path / "m.html").read_text()
+    assert "var hasDetail = true" in text and f">= {maps.DETAIL_ZOOM}" in text
 
 
 def test_coverage_counts_leave_out_unassigned_and_open_ocean():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import nbformat
 import pytest
@@ -47,11 +48,16 @@ def test_runner_injects_profile_parameters_and_collects_records(notebooks, tmp_p
     results = run_report(profile, out_dir=out, notebooks_dir=nbdir, progress=False)
     assert [r.status for r in results] == ["ok", "ok", "ok"]
     assert results[0].records["n_squared"] == 49 and results[0].records["smoke"] is True
-    assert results[0].records["workdir"] == str(tmp_path / "build" / "p")
+    # the injected workdir is relative to the notebooks' folder: no absolute path in a notebook
+    assert results[0].records["workdir"] == os.path.relpath(tmp_path / "build" / "p", nbdir)
     assert read_records(out / "00_first.ipynb")["n_squared"] == 49
     index = (out / "index.html").read_text()
     assert 'href="00_first.html"' in index and "First notebook" in index and "second ok" in index
     assert (out / "01_second.html").exists()
+    # record() leaves nothing a reader sees: the record-only cell is not in the HTML
+    html_text = (out / "00_first.html").read_text()
+    assert "record(n_squared" not in html_text and "recorded:" not in html_text
+    assert "n_squared" in (out / "00_first.ipynb").read_text()
     assert json.loads((out / "records.json").read_text())["00_first"]["records"]["n_squared"] == 49
 
 
