@@ -9,7 +9,8 @@ Two limiters share one interface (``await acquire(tokens) -> ticket``, ``await r
   durations such as ``6m0s``, ``1s``, ``20ms``: :func:`parse_duration`) and keeps a mirror of the
   provider's two buckets: capacity = the limit, refill rate = (limit - remaining) / reset as the
   provider reports it, level corrected down whenever the provider reports less than the mirror
-  expected. Requests are admitted against the mirror at ``safety`` (0.97) of the provider's
+  expected beyond what the other requests in flight can explain (they may have reached the
+  provider first). Requests are admitted against the mirror at ``safety`` (0.97) of the provider's
   rate, counting tokens as the provider does: prompt tokens plus the full ``max_tokens``,
   reserved at admission (the prompt count is the offline estimate scaled by the ratio of the
   provider's ``usage.prompt_tokens`` to that estimate, learnt from the answers). Until the first
@@ -195,6 +196,7 @@ class AdaptiveLimiter:
         """None until the first answer; then whether the server sends rate-limit headers."""
         self.window = 1.0
         self.in_flight = 0
+        self.in_flight_tokens = 0.0
         self.pause_until = 0.0
         self.corr_req = 0.0
         self.corr_tok = 0.0
@@ -242,6 +244,7 @@ class AdaptiveLimiter:
                 if self.tok is not None:
                     self.tok.take(tokens)
                     t.belief_tokens = self.tok.level
+                self.in_flight_tokens += tokens
                 return t
         except BaseException:
             async with self._cond:
@@ -251,7 +254,7 @@ class AdaptiveLimiter:
 
     def _mirror(self, bucket: TokenBucket | None, limit: float | None, remaining: float | None, reset: float | None,
                 amount: float, belief: float | None, corr_then: float, corr_now: float,
-                rejected: bool) -> tuple[TokenBucket | None, float]:
+                rejected: bool, tolerance: float) -> tuple[TokenBucket | None, float]:
         """Update one mirrored bucket from an answer's headers; returns (bucket, correction counter)."""
         if limit is None or limit <= 0 or remaining is None:
             return bucket, corr_now
@@ -265,9 +268,16 @@ class AdaptiveLimiter:
         if rate is not None:
             bucket._refill()
             bucket.rate = 0.8 * bucket.rate + 0.2 * rate * self.safety
+        if rejected:  # a 429 is answered at once: its remaining is the provider's level now
+            bucket._refill()
+            if bucket.level > remaining:
+                corr_now += bucket.level - remaining
+                bucket.level = remaining
+            return bucket, corr_now
         if belief is not None:
-            expected = belief + (amount if rejected else 0.0)
-            drift = expected - remaining - (corr_now - corr_then)
+            expected = belief
+            # requests still in flight may have reached the provider before this one: that much is no drift
+            drift = expected - remaining - (corr_now - corr_then) - tolerance
             if drift > 0:  # the provider holds less than the mirror thought: follow it down
                 bucket._refill()
                 bucket.level -= drift
@@ -278,6 +288,8 @@ class AdaptiveLimiter:
                       retry_after: float | None = None, prompt_ratio: float | None = None) -> None:
         """A request finished: learn from its headers (``rejected``: answered 429 with ``retry_after``)."""
         lim = read_limits(headers)
+        others_tokens = max(0.0, self.in_flight_tokens - ticket.tokens)
+        others_requests = max(0.0, self.in_flight - 1.0)
         if prompt_ratio is not None and prompt_ratio > 0 and not rejected:
             self._ratio_n += 1
             w = max(0.1, 1.0 / self._ratio_n)
@@ -293,10 +305,10 @@ class AdaptiveLimiter:
                     self.tok.give(ticket.tokens)
             self.req, self.corr_req = self._mirror(self.req, lim.limit_requests, lim.remaining_requests,
                                                    lim.reset_requests, 1.0, ticket.belief_requests,
-                                                   ticket.correction_requests, self.corr_req, rejected)
+                                                   ticket.correction_requests, self.corr_req, rejected, others_requests)
             self.tok, self.corr_tok = self._mirror(self.tok, lim.limit_tokens, lim.remaining_tokens,
                                                    lim.reset_tokens, ticket.tokens, ticket.belief_tokens,
-                                                   ticket.correction_tokens, self.corr_tok, rejected)
+                                                   ticket.correction_tokens, self.corr_tok, rejected, others_tokens)
         elif self.known is None and not rejected:
             self.known = False
         if rejected:
@@ -308,6 +320,7 @@ class AdaptiveLimiter:
             self.window = min(float(self.concurrency), self.window + 1.0)
         async with self._cond:
             self.in_flight -= 1
+            self.in_flight_tokens -= ticket.tokens
             self._cond.notify_all()
 
 
