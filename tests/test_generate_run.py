@@ -226,6 +226,14 @@ def test_fixed_part_of_every_prompt_comes_first():
     tpl = P.load_template("chatearthnet-gpt35-v1")
     fixed_user = tpl.texts["user.txt"].split("{context}")[0]
     assert a.messages[1]["content"].startswith(fixed_user) and b.messages[1]["content"].startswith(fixed_user)
+    # the single-tile vision default: legend and constraints, then the tile's statistics, then its image
+    single = P.load_template(P.SINGLE_TILE_VISION_TEMPLATE)
+    fixed = single.texts["intro.txt"] + single.texts["instructions.txt"]
+    labels = dict(zip(table["tile_id"], maps))
+    v = P.build_requests(table.iloc[[2, 3]], "gpt4v", label_maps=labels, compat=False)
+    texts = [r.messages[0]["content"][0]["text"] for r in v]
+    assert single.name == "cen-gpt4v-single-v2" and all(t.startswith(fixed) for t in texts) and texts[0] != texts[1]
+    assert [p["type"] for p in v[0].messages[0]["content"]] == ["text", "image_url"]
 
 
 def _spawn_cli(server, wd: Path, cache: Path, *extra: str) -> subprocess.Popen:

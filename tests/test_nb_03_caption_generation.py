@@ -46,7 +46,7 @@ def test_smoke_records(smoke_report):
     assert rec["n_failed"] == 0 and rec["n_missing"] == 0
     # three tiles are no full group of four: GPT-4V asks about one tile per request (single-tile template)
     assert rec["n_requests_gpt35"] == n and rec["n_requests_gpt4v"] == n and rec["n_requests"] == 2 * n
-    single = load_template("cen-gpt4v-single-v1").max_tokens
+    single = load_template("cen-gpt4v-single-v2").max_tokens
     assert rec["estimate_output_tokens"] == n * 300 + n * single
     # the estimate at the release models' list prices (USD per 1M tokens), computed here from the token counts
     in35, in4v = rec["estimate_gpt35_input_tokens"], rec["estimate_input_tokens"] - rec["estimate_gpt35_input_tokens"]

@@ -32,7 +32,7 @@ def _maps(n=4, seed=0):
 
 
 def test_templates_load_and_are_verified(tmp_path):
-    assert {"chatearthnet-gpt35-v1", "chatearthnet-gpt4v-v1", "cen-gpt4v-single-v1"} <= set(P.list_templates())
+    assert {"chatearthnet-gpt35-v1", "chatearthnet-gpt4v-v1", "cen-gpt4v-single-v1", "cen-gpt4v-single-v2"} <= set(P.list_templates())
     t = P.load_template("chatearthnet-gpt35-v1")
     assert t.tag == "chatearthnet-gpt35-v1@1" and t.model == "gpt-3.5-turbo-1106" and t.max_tokens == 300
     assert t.manifest["source"]["licence"] == "Apache-2.0"
@@ -122,7 +122,7 @@ def test_build_requests_from_stats_table_both_paradigms_and_variants():
     labels = dict(zip(ids, maps))
     vreqs = P.build_requests(table, "gpt4v", label_maps=labels)
     assert [len(r.tile_ids) for r in vreqs] == [4, 1, 1]
-    assert vreqs[0].template == "chatearthnet-gpt4v-v1" and vreqs[1].template == "cen-gpt4v-single-v1"
+    assert vreqs[0].template == "chatearthnet-gpt4v-v1" and vreqs[1].template == "cen-gpt4v-single-v2"
     assert len(vreqs[0].image_hashes) == 4
     assert vreqs[0].messages[0]["content"][1]["image_url"]["url"].startswith("data:image/jpeg")  # compat table
     single = P.build_requests(table, "gpt4v", label_maps=labels, template="cen-gpt4v-single-v1", compat=False)

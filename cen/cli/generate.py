@@ -12,7 +12,7 @@ from cen.generate import DEFAULT_PARADIGMS
 RECOVER_HELP = (
     "send requests with store=True so that a killed run's in-flight requests are collected from the provider "
     "instead of paid twice. Data retention: the provider then keeps every prompt and answer of the run (OpenAI: "
-    "stored completions, kept 30 days, listed in its dashboard). Off by default: without it, a kill re-sends at "
+    "stored completions, listed in its dashboard). Off by default: without it, a kill re-sends at "
     "most --concurrency requests"
 )
 

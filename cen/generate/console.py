@@ -25,7 +25,7 @@ ADVICE = {
     "connection_refused": "check --base-url and that the server is up",
     "dns": "check the host name in --base-url",
     "unsplittable": "the answers are kept in raw_text; use the single-tile template (templates={'gpt4v': "
-                    "'cen-gpt4v-single-v1'}) or review them in notebook 04",
+                    "'cen-gpt4v-single-v2'}) or review them in notebook 04",
     "not_sent": "run the same command to resume",
 }
 """What to do, per failure reason (anything else: rerun to resume)."""

@@ -14,7 +14,7 @@ not ``max_retries`` per tile.
 **In-flight requests of a killed run** (rows left ``in_flight`` in the cache; at most
 ``concurrency`` of them): without ``recover_in_flight`` they are sent again (the provider may bill
 them twice). With it, requests carry ``store=True`` and ``metadata.cen_cache_key`` -- the provider
-then keeps every prompt and answer (OpenAI: stored completions, 30 days) -- and a resumed run
+then keeps every prompt and answer (OpenAI: stored completions) -- and a resumed run
 waits until ``recover_grace`` seconds (``--recover-wait``) after their sending, looks each up among the stored
 completions (:func:`recover`) and collects the answers without a new call.
 """

@@ -10,7 +10,7 @@ Two paradigms of the ChatEarthNet release, transcribed exactly (see ``cen/prompt
   data URLs (``compat=True`` labels them ``image/jpeg`` as the release did).
 
 Beyond the release: ``rgb=True`` sends each tile's Sentinel-2 true-colour picture beside its
-label map, and the template ``cen-gpt4v-single-v1`` asks about one tile per request (no
+label map, and the templates ``cen-gpt4v-single-v1`` / ``-v2`` ask about one tile per request (no
 cross-image mix-ups by construction).
 
 Every :class:`PromptRequest` carries its template name and version and ``messages_hash``, the

@@ -31,7 +31,8 @@ def gpt35_messages(context: str, template: str | PromptTemplate = DEFAULT_TEMPLA
 
 def gpt4v_text(blocks: Sequence[tuple[str, str]], template: str | PromptTemplate = DEFAULT_TEMPLATES["gpt4v"],
                *, rgb: bool = False) -> str:
-    """The text part of a vision request: intro (+ RGB note), per-tile blocks, instructions.
+    """The text part of a vision request: intro (+ RGB note), per-tile blocks, instructions (with
+    ``fixed_first`` in the manifest: intro, instructions, then the per-tile blocks).
 
     ``blocks``: per tile ``(class_block, region_block)`` of :func:`cen.stats.gpt4v_context`,
     exactly as many as the template's ``tiles_per_request``.
@@ -42,15 +43,17 @@ def gpt4v_text(blocks: Sequence[tuple[str, str]], template: str | PromptTemplate
     if len(blocks) != tpl.tiles_per_request:
         raise PromptError(f"template {tpl.name!r} takes {tpl.tiles_per_request} tiles per request, got {len(blocks)}")
     ordinals = tpl.manifest.get("ordinals", [""] * tpl.tiles_per_request)
-    text = tpl.texts["intro.txt"] + (tpl.texts["rgb_note.txt"] if rgb else "")
-    for ordinal, (class_block, region_block) in zip(ordinals, blocks):
-        text += (
-            tpl.texts["per_image.txt"]
-            .replace("{ordinal}", ordinal)
-            .replace("{class_block}", class_block)
-            .replace("{region_block}", region_block)
-        )
-    return text + tpl.texts["instructions.txt"]
+    fixed = tpl.texts["intro.txt"] + (tpl.texts["rgb_note.txt"] if rgb else "")
+    blocks_text = "".join(
+        tpl.texts["per_image.txt"]
+        .replace("{ordinal}", ordinal)
+        .replace("{class_block}", class_block)
+        .replace("{region_block}", region_block)
+        for ordinal, (class_block, region_block) in zip(ordinals, blocks)
+    )
+    if tpl.manifest.get("fixed_first"):  # all fixed text before the tiles' statistics (provider prompt caching)
+        return fixed + tpl.texts["instructions.txt"] + blocks_text
+    return fixed + blocks_text + tpl.texts["instructions.txt"]
 
 
 def gpt4v_messages(

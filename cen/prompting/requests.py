@@ -101,7 +101,7 @@ def build_requests(
     ``label_maps`` (tile id -> ``(H, W)`` indices) and the columns ``gpt4v_class_block`` /
     ``gpt4v_region_block``; four tiles per request with the release template (see
     :func:`group_tiles`; a leftover group of fewer than four goes one tile per request with the
-    single-tile template), one per request with ``template="cen-gpt4v-single-v1"``. ``rgb``
+    single-tile template :data:`SINGLE_TILE_VISION_TEMPLATE`), one per request with ``template="cen-gpt4v-single-v2"``. ``rgb``
     (tile id -> ``(H, W, 3)`` uint8) adds the true-colour pictures. ``compat`` defaults to the
     table's ``compat`` column (release MIME label) or False.
     """

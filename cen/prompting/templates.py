@@ -16,7 +16,8 @@ PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
 DEFAULT_TEMPLATES = {"gpt35": "chatearthnet-gpt35-v1", "gpt4v": "chatearthnet-gpt4v-v1"}
 """The release's template of each paradigm."""
 
-SINGLE_TILE_VISION_TEMPLATE = "cen-gpt4v-single-v1"
+SINGLE_TILE_VISION_TEMPLATE = "cen-gpt4v-single-v2"
+"""One tile per request, the fixed text first (used for a leftover group of fewer than four tiles)."""
 
 
 class PromptError(ValueError):
