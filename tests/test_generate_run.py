@@ -157,6 +157,11 @@ def test_merge_never_replaces_an_answer_by_a_failure(server, tmp_path, capsys):
     after = read_captions(wd / "captions.parquet")
     assert len(after) == 6 and after["text"].tolist() == before["text"].tolist()
     assert (after["status"] == "ok").all()
+    # another model's answers are kept too, but they are not what this run asked for: exit 2
+    assert main(_args(server, wd, tmp_path / "b.sqlite", "--model", "gpt-4o", "--budget", "0")) == 2
+    err = capsys.readouterr().err
+    assert "6 captions budget_stopped" in err and "0 of 6 asked captions have an answer" in err
+    assert read_captions(wd / "captions.parquet")["text"].tolist() == before["text"].tolist()
     # a failure is improved by a later answer; new tiles are added
     old = before.assign(status=["ok", "failed", "ok", "ok", "ok", "ok"], text=[*before["text"][:1], None,
                                                                          *before["text"][2:]])

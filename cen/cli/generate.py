@@ -92,7 +92,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     cfg = GenerateConfig(
         backend=args.backend, model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
         mode=args.mode, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm, budget_usd=args.budget,
-        run_name=args.run_name or default_run_name(args.workdir, args.model, paradigms),
+        run_name=args.run_name or default_run_name(args.workdir, args.model or "+".join(sorted({r.model for r in requests})),
+                                                   paradigms),
         max_retries=args.max_retries, timeout=args.timeout, breaker_after=args.breaker_after,
         temperature=args.temperature, prices=prices, recover_in_flight=args.recover_in_flight,
         recover_grace=args.recover_wait, adapt_rate=not args.no_adapt_rate,
@@ -107,7 +108,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.backend == "openai" and args.mode == "direct":
         print(in_flight_line(res))
     print(f"wrote {out} ({len(res.merged)} rows, earlier answers kept)")
-    asked = [(t, r.paradigm) for r in requests for t in r.tile_ids]
+    asked = res.captions
     missing = missing_rows(res.merged, asked)
     for line in failure_lines(missing):
         print(f"cen generate: {line}", file=sys.stderr)

@@ -44,19 +44,19 @@ def advice_for(reason: str) -> str:
     return ADVICE.get(reason.removeprefix("stopped ").strip(), "rerun the same command to resume (retries what failed)")
 
 
-def missing_rows(captions: pd.DataFrame, asked: Sequence[tuple[str, str]]) -> pd.DataFrame:
-    """Rows of ``captions`` for the ``asked`` (tile_id, paradigm) pairs that have no answer, plus a
-    ``not_sent`` row for each asked pair absent from the table."""
-    keys = captions["tile_id"].astype(str) + "|" + captions["paradigm"].astype(str)
-    want = [f"{t}|{p}" for t, p in asked]
-    idx = pd.Index(keys)
-    rows = captions[idx.isin(want) & ~captions["status"].isin(OK_STATUSES).to_numpy()]
-    absent = sorted(set(want) - set(keys))
-    if absent:
-        extra = pd.DataFrame({"tile_id": [k.split("|")[0] for k in absent], "paradigm": [k.split("|")[1] for k in absent],
-                              "status": "not_sent", "error": "no row in the captions table"})
-        rows = pd.concat([rows, extra], ignore_index=True)
-    return rows
+def missing_rows(merged: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
+    """The asked captions without an answer: rows of ``current`` (this invocation's captions, one per
+    asked tile x paradigm) unless they have an answer, or ``merged`` (the table written) holds an
+    answer for the same tile, paradigm and request (same ``cache_key``: an answer of another model
+    or template does not count)."""
+    def keys(frame: pd.DataFrame) -> pd.Series:
+        return frame["tile_id"].astype(str) + "|" + frame["paradigm"].astype(str)
+
+    answered = merged[merged["status"].isin(OK_STATUSES)]
+    have = set(keys(answered) + "|" + answered["cache_key"].astype(str)) if "cache_key" in answered else set()
+    ok_now = current["status"].isin(OK_STATUSES).to_numpy()
+    in_table = (keys(current) + "|" + current["cache_key"].astype(str)).isin(have).to_numpy()
+    return current[~ok_now & ~in_table]
 
 
 def failure_lines(missing: pd.DataFrame, *, n_ids: int = 3) -> list[str]:

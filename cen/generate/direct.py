@@ -118,6 +118,8 @@ async def _answer_one(client: Any, o: "Outcome", cfg: "GenerateConfig", ctx: Run
         except AttemptError as err:
             rejected = err.status == "http_429"
             ctx.counts["answered_429"] += rejected
+            if err.breaker:  # before the place in flight is given to the next request
+                breaker.failure(err.status, str(err))
             await limiter.release(ticket, err.headers, rejected=rejected, retry_after=err.retry_after)
             ledger.cancel(booked)
             if err.billed:  # a malformed 200: the provider billed it
@@ -131,8 +133,6 @@ async def _answer_one(client: Any, o: "Outcome", cfg: "GenerateConfig", ctx: Run
                 o.cached_tokens += usage.cached_tokens
                 o.cost_usd += cost
                 o.paid_this_run = True
-            if err.breaker:
-                breaker.failure(err.status, str(err))
             if not err.retryable or attempt > cfg.max_retries:
                 cache.fail(o.key, o.model, str(err), attempt, req.request_id)
                 o.attempts, o.latency_s = attempt, time.perf_counter() - t0

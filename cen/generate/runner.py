@@ -363,7 +363,7 @@ def _default_name(outcomes: Sequence[Outcome]) -> str:
 
 def default_run_name(workdir: str | Path, model: str | None, paradigms: Sequence[str]) -> str:
     """The run a budget belongs to when no ``run_name`` is given: ``<workdir>|<model>|<paradigms>``."""
-    return f"{Path(workdir).resolve()}|{model or 'template-default'}|{'+'.join(sorted(paradigms))}"
+    return f"{Path(workdir).resolve()}|{model or 'default'}|{'+'.join(sorted(paradigms))}"
 
 
 def generate(requests: Sequence[PromptRequest], config: GenerateConfig | None = None, *,
@@ -548,13 +548,14 @@ def generate_for_workdir(workdir: str | Path, config: GenerateConfig | None = No
     import dataclasses
 
     cfg = config or GenerateConfig()
-    if cfg.run_name is None:
-        cfg = dataclasses.replace(cfg, run_name=default_run_name(workdir, cfg.model, paradigms), store=None)
     out = Path(workdir) / out_name
     old = read_captions(out) if out.exists() else None
     if requests is None:
         requests = build_workdir_requests(workdir, paradigms, limit=limit, templates=templates, model=cfg.model,
                                           rgb=rgb)
+    if cfg.run_name is None:
+        models = cfg.model or "+".join(sorted({r.model for r in requests}))
+        cfg = dataclasses.replace(cfg, run_name=default_run_name(workdir, models, paradigms), store=None)
     try:
         result = generate(requests, cfg, cache_path=cache_path)
     except GenerationInterrupted as exc:
