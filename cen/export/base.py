@@ -11,6 +11,7 @@ nine-band stack) — always relative to the export folder.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -50,16 +51,16 @@ def multispectral_rel(tile_id: str) -> str:
     return f"multispectral/{safe_key(tile_id)}.tif"
 
 
-def extra_kinds(row: pd.Series, kinds: tuple[str, ...]) -> dict[str, str]:
+def extra_kinds(row, kinds: tuple[str, ...]) -> dict[str, str]:
     """The band-group PNGs of a sample beyond its ``image``, ``{kind: absolute path}`` (present only)."""
     return {k: row[f"_{k}"] for k in kinds[1:] if isinstance(row.get(f"_{k}"), str)}
 
 
-def has_label(row: pd.Series) -> bool:
+def has_label(row) -> bool:
     return isinstance(row.get("_label"), str)
 
 
-def row_metadata(row: pd.Series, lean: bool = False) -> dict[str, Any]:
+def row_metadata(row, lean: bool = False) -> dict[str, Any]:
     """A sample's metadata (everything but id, caption and file paths); ``lean``: :data:`LEAN_META` only."""
     meta = metadata(row, exclude=("id", "caption", "question", "answer"))
     if lean:
@@ -72,7 +73,7 @@ def text_of(row: pd.Series, set_name: str) -> str:
     return str(row["answer"] if set_name == "vqa" else row["caption"])
 
 
-def meta_json(row: pd.Series) -> str:
+def meta_json(row) -> str:
     return json.dumps(row_metadata(row), ensure_ascii=False, sort_keys=True, allow_nan=False)
 
 
@@ -80,6 +81,14 @@ def iter_split(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
     """``(split, rows)`` in export order (rows keep their sorted order)."""
     for split in dict.fromkeys(frame["split"]):
         yield split, frame[frame["split"] == split]
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """The rows of a sample table as dicts (what the format writers iterate); column by column,
+    which is several times faster than ``DataFrame.to_dict("records")``."""
+    cols = list(frame.columns)
+    values = [frame[c].tolist() for c in cols]
+    return [dict(zip(cols, row)) for row in zip(*values)]
 
 
 @dataclass
@@ -123,12 +132,12 @@ def check_files(samples: Samples, multispectral: bool) -> pd.DataFrame:
 
     def exists(p: str) -> bool:
         if p not in cache:
-            cache[p] = Path(p).is_file()
+            cache[p] = os.path.isfile(p)
         return cache[p]
 
     for name, frame in list(samples.sets.items()):
         bad = []
-        for i, row in frame.iterrows():
+        for i, row in enumerate(frame.to_dict("records")):
             paths = [row["_image"]] if isinstance(row.get("_image"), str) else []
             paths += list(extra_kinds(row, samples.kinds).values())
             if has_label(row):
@@ -140,11 +149,12 @@ def check_files(samples: Samples, multispectral: bool) -> pd.DataFrame:
                 bad.append(i)
                 failed.append({"set": name, "tile_id": row["tile_id"], "key": row["id"],
                                "error": f"{gone[0]}: file not found"})
-        samples.sets[name] = frame.drop(index=bad).reset_index(drop=True)
+        if bad:
+            samples.sets[name] = frame.drop(index=frame.index[bad]).reset_index(drop=True)
     return pd.DataFrame(failed, columns=["set", "tile_id", "key", "error"])
 
 
-def write_tile_files(writer, row: pd.Series, kinds: tuple[str, ...], *, multispectral: bool = False) -> dict[str, Any]:
+def write_tile_files(writer, row, kinds: tuple[str, ...], *, multispectral: bool = False) -> dict[str, Any]:
     """Copy a sample's files into the export (once per tile: an unchanged file is kept) and
     return their relative paths: ``image`` (or ``None``), ``images`` (``{kind: path}`` of every
     band group written, the image's own kind first), ``label`` and ``multispectral`` (or ``None``)."""

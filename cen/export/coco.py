@@ -19,7 +19,7 @@ import time
 
 from tqdm.auto import tqdm
 
-from cen.export.base import iter_split, row_metadata, write_tile_files
+from cen.export.base import iter_split, records, row_metadata, write_tile_files
 from cen.export.samples import Samples
 from cen.export.writer import ExportError, ExportWriter
 
@@ -53,7 +53,7 @@ def write(samples: Samples, writer: ExportWriter, *, progress: bool = True, mult
             images: dict[int, dict] = {}
             annotations = []
             ann_ids: dict[int, str] = {}
-            for _, row in tqdm(rows.iterrows(), total=len(rows), desc=f"coco {set_name} {split}", unit="caption",
+            for row in tqdm(records(rows), total=len(rows), desc=f"coco {set_name} {split}", unit="caption",
                                disable=not progress, leave=False):
                 files = write_tile_files(writer, row, samples.kinds, multispectral=multispectral)
                 image_id = stable_int(row["tile_id"])

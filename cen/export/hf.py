@@ -28,9 +28,9 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from cen.export import card
-from cen.export.base import extra_kinds, has_label, iter_split
+from cen.export.base import extra_kinds, has_label, iter_split, records
 from cen.export.samples import Samples, public_columns, safe_key
-from cen.export.writer import ExportWriter, Fingerprint, iter_chunks, n_shards, sha256_file
+from cen.export.writer import ExportWriter, Fingerprint, iter_chunks, n_shards, sha256_bytes, sha256_file
 
 ROW_GROUP = 64
 """Rows per Parquet row group (the unit a reader decodes and a writer holds in memory)."""
@@ -98,6 +98,11 @@ def write(samples: Samples, writer: ExportWriter, *, shard_size: int = 1000, pro
             hashes[path] = sha256_file(path)
         return hashes[path]
 
+    def read(path: str) -> bytes:
+        data = Path(path).read_bytes()
+        hashes[path] = sha256_bytes(data)
+        return data
+
     for set_name, frame in samples.sets.items():
         counts[set_name] = {}
         for split, rows in iter_split(frame):
@@ -108,13 +113,16 @@ def write(samples: Samples, writer: ExportWriter, *, shard_size: int = 1000, pro
             bar = tqdm(total=len(rows), desc=f"hf {set_name} {split}", unit="row", disable=not progress, leave=False)
             for i, start, stop in iter_chunks(len(rows), shard_size):
                 part = rows.iloc[start:stop]
-                files = [_files_of(r, kinds) for _, r in part.iterrows()]
-                fp = Fingerprint(schema.to_string())
+                files = [_files_of(r, kinds) for r in records(part)]
                 chunk = meta.slice(start, stop - start)
-                for k, row_files in enumerate(files):
-                    fp.add(json.dumps(chunk.slice(k, 1).to_pylist()[0], sort_keys=True, default=str))
-                    for col, path in row_files.items():
-                        fp.add(col, digest(path) if path else "-")
+
+                def fingerprint(chunk=chunk, files=files, schema=schema) -> str:
+                    fp = Fingerprint(schema.to_string())
+                    for record, row_files in zip(chunk.to_pylist(), files):
+                        fp.add(json.dumps(record, sort_keys=True, default=str))
+                        for col, path in row_files.items():
+                            fp.add(col, digest(path) if path else "-")
+                    return fp.hexdigest()
 
                 def write_shard(tmp: Path, chunk=chunk, files=files, part=part, schema=schema) -> None:
                     with pq.ParquetWriter(tmp, schema, compression="zstd") as pw:
@@ -127,7 +135,7 @@ def write(samples: Samples, writer: ExportWriter, *, shard_size: int = 1000, pro
                                 for t, row_files in zip(tile_ids, group):
                                     p = row_files[col]
                                     values.append(None if p is None else {
-                                        "bytes": Path(p).read_bytes(), "path": f"{safe_key(t)}_{col}.png"})
+                                        "bytes": read(p), "path": f"{safe_key(t)}_{col}.png"})
                                 columns[col] = pa.array(values, type=IMAGE_TYPE)
                             sub = chunk.slice(g, len(group))
                             arrays = [sub.column("id")] + [columns[c] for c in image_columns(kinds)]
@@ -135,7 +143,7 @@ def write(samples: Samples, writer: ExportWriter, *, shard_size: int = 1000, pro
                             pw.write_table(pa.Table.from_arrays(arrays, schema=schema))
                             bar.update(len(group))
 
-                if not writer.shard(shard_name(set_name, split, i, n), fp.hexdigest(), write_shard):
+                if not writer.shard(shard_name(set_name, split, i, n), fingerprint, write_shard):
                     bar.update(len(files))
             bar.close()
             counts[set_name][split] = len(rows)

@@ -25,7 +25,7 @@ import hashlib
 
 from tqdm.auto import tqdm
 
-from cen.export.base import iter_split, json_list, row_metadata, write_tile_files
+from cen.export.base import iter_split, json_list, records, row_metadata, write_tile_files
 from cen.export.samples import Samples
 from cen.export.writer import ExportWriter
 
@@ -74,8 +74,8 @@ def write(samples: Samples, writer: ExportWriter, *, seed: int = 0, progress: bo
             bar = tqdm(total=len(rows), desc=f"llava {set_name} {split}", unit="sample", disable=not progress,
                        leave=False)
 
-            def records(rows=rows, bar=bar, set_name=set_name):
-                for _, row in rows.iterrows():
+            def conversations(rows=rows, bar=bar, set_name=set_name):
+                for row in records(rows):
                     files = write_tile_files(writer, row, samples.kinds, multispectral=multispectral)
                     human = question_text(row) if set_name == "vqa" else instruction_for(row["id"], seed)
                     answer = str(row["answer"]) if set_name == "vqa" else str(row["caption"])
@@ -98,7 +98,7 @@ def write(samples: Samples, writer: ExportWriter, *, seed: int = 0, progress: bo
                     bar.update(1)
                     yield rec
 
-            writer.put_stream(file_name(set_name, split), json_list(records()))
+            writer.put_stream(file_name(set_name, split), json_list(conversations()))
             bar.close()
             counts[set_name][split] = len(rows)
     return counts

@@ -154,6 +154,16 @@ def portable_provenance(text):
     return json.dumps(_portable(data), sort_keys=True, ensure_ascii=False)
 
 
+def plain_values(column: pd.Series) -> list:
+    """A column as plain JSON-ready Python values (``None`` for NA/NaN, lists for arrays, ISO text
+    for times); numeric columns without gaps pass through as they are."""
+    if column.dtype.kind in "iub" and not column.hasnans:
+        return column.tolist()
+    if column.dtype.kind == "f" and isinstance(column.dtype, np.dtype):
+        return [None if v != v else v for v in column.tolist()]
+    return [_jsonable(v) for v in column.tolist()]
+
+
 def eligible(tiles: pd.DataFrame) -> pd.Series:
     """Which tiles later stages use: ``cen.tiling.eligible_mask`` where it exists, else the
     ``eligible`` column, else every tile."""
@@ -180,25 +190,43 @@ def _tile_frame(workdir: Path, kinds: Sequence[str]) -> pd.DataFrame:
             raise ValueError(f"{path}: missing column {col!r} in the tiles table")
     if tiles["tile_id"].duplicated().any():
         raise ValueError(f"{path}: tile_id {tiles.loc[tiles['tile_id'].duplicated(), 'tile_id'].iloc[0]!r} occurs twice")
-    tiles = tiles.assign(_eligible=eligible(tiles).to_numpy())
-    out = pd.DataFrame({"tile_id": tiles["tile_id"].astype(str), "split": tiles["split"].astype(str),
-                        "_eligible": tiles["_eligible"].to_numpy()})
-    geom = tiles.geometry
-    out["geometry"] = [g.wkt if g is not None else None for g in geom]
-    out["bbox"] = [list(map(float, g.bounds)) if g is not None else None for g in geom]
+    import shapely
+
+    out = pd.DataFrame({"tile_id": tiles["tile_id"].astype(str).to_numpy(), "split": tiles["split"].astype(str).to_numpy(),
+                        "_eligible": eligible(tiles).to_numpy()})
+    geom = tiles.geometry.values
+    out["geometry"] = shapely.to_wkt(np.asarray(geom), rounding_precision=-1)
+    out["bbox"] = [None if np.isnan(b).any() else b for b in shapely.bounds(np.asarray(geom)).tolist()]
     for col in TILE_META:
         if col in tiles.columns:
-            out[col] = [_jsonable(v) for v in tiles[col]]
+            out[col] = plain_values(tiles[col])
     if "provenance" in out.columns:
         out["provenance"] = [portable_provenance(v) for v in out["provenance"]]
+    resolve = path_resolver(workdir)
     for kind, col in PATH_COLUMNS.items():
-        values = tiles[col] if col in tiles.columns else [None] * len(tiles)
-        out[f"_{kind}"] = [_path_or_none(resolve_path(v if isinstance(v, str) else None, workdir)) for v in values]
+        values = tiles[col].tolist() if col in tiles.columns else [None] * len(tiles)
+        out[f"_{kind}"] = [resolve(v) if isinstance(v, str) and v else None for v in values]
     return out.set_index("tile_id", drop=False)
 
 
-def _path_or_none(p) -> str | None:
-    return None if p is None else str(p)
+def path_resolver(workdir: Path):
+    """``value -> str path``: :func:`cen.tables.resolve_path` applied to each stored path's folder
+    (once per distinct folder, cached) and the file name joined to it -- the same answer as
+    resolving every value, without a pathlib round trip per row. URLs go to ``resolve_path`` whole."""
+    import os
+    from functools import lru_cache
+
+    @lru_cache(maxsize=4096)
+    def folder(d: str) -> str:
+        return str(resolve_path(d or ".", workdir))
+
+    def resolve(value: str) -> str | None:
+        if "://" in value or value.startswith("/vsi"):
+            return str(resolve_path(value, workdir))
+        d, name = os.path.split(value)
+        return os.path.normpath(os.path.join(folder(d), name))
+
+    return resolve
 
 
 def _attach_images(frame: pd.DataFrame, kinds: Sequence[str], label_as_image: bool, set_name: str,
@@ -206,7 +234,7 @@ def _attach_images(frame: pd.DataFrame, kinds: Sequence[str], label_as_image: bo
     """Add ``image_kind`` and ``_image`` (the sample's image file); drop rows without one (skipped)."""
     primary = kinds[0]
     image, kind = [], []
-    for rgb, label in zip(frame[f"_{primary}"], frame["_label"]):
+    for rgb, label in zip(frame[f"_{primary}"].tolist(), frame["_label"].tolist()):
         if isinstance(rgb, str):
             image.append(rgb), kind.append(primary)
         elif label_as_image and isinstance(label, str):
@@ -240,11 +268,14 @@ def _caption_rows(table: pd.DataFrame, tiles: pd.DataFrame, set_name: str, capti
     rows["id"] = [sample_id(t, p) for t, p in zip(rows["tile_id"], rows["paradigm"])]
     keep = np.ones(len(rows), dtype=bool)
     texts = []
-    status = rows["verification_status"].tolist() if "verification_status" in rows.columns else [None] * len(rows)
-    accepted = rows["accepted_text"].tolist() if "accepted_text" in rows.columns else [None] * len(rows)
-    raw = rows["text"].tolist() if "text" in rows.columns else [None] * len(rows)
-    gen = rows["status"].tolist() if "status" in rows.columns else [None] * len(rows)
-    for i in range(len(rows)):
+    n = len(rows)
+    status = rows["verification_status"].tolist() if "verification_status" in rows.columns else [None] * n
+    accepted = rows["accepted_text"].tolist() if "accepted_text" in rows.columns else [None] * n
+    raw = rows["text"].tolist() if "text" in rows.columns else [None] * n
+    gen = rows["status"].tolist() if "status" in rows.columns else [None] * n
+    known = set(tiles.index)
+    usable = set(tiles.index[tiles["_eligible"].to_numpy(dtype=bool)])
+    for i, (tile_id, key) in enumerate(zip(rows["tile_id"].tolist(), rows["id"].tolist())):
         acc = accepted[i] if isinstance(accepted[i], str) and accepted[i].strip() else None
         txt = raw[i] if isinstance(raw[i], str) and raw[i].strip() else None
         reason = None
@@ -260,14 +291,13 @@ def _caption_rows(table: pd.DataFrame, tiles: pd.DataFrame, set_name: str, capti
                 reason = "empty caption" + (f" (generation status {gen[i]!r})" if gen[i] else "")
             elif not verified and gen[i] is not None and gen[i] not in ("ok", "cached", "recovered"):
                 reason = f"generation status {gen[i]!r}"
-        if reason is None and rows["tile_id"].iloc[i] not in tiles.index:
+        if reason is None and tile_id not in known:
             reason = "tile not in tiles.parquet"
-        elif reason is None and not tiles.at[rows["tile_id"].iloc[i], "_eligible"]:
+        elif reason is None and tile_id not in usable:
             reason = "tile not eligible"
         if reason is not None:
             keep[i] = False
-            skipped.append({"set": set_name, "tile_id": rows["tile_id"].iloc[i], "key": rows["id"].iloc[i],
-                            "reason": reason})
+            skipped.append({"set": set_name, "tile_id": tile_id, "key": key, "reason": reason})
         texts.append(text)
     rows["caption"] = texts
     dup = rows["id"].duplicated()
@@ -277,7 +307,7 @@ def _caption_rows(table: pd.DataFrame, tiles: pd.DataFrame, set_name: str, capti
     meta = [c for c in CAPTION_META if c in rows.columns]
     out = rows[["id", "tile_id", "paradigm", "caption", *meta]].copy()
     for c in meta:
-        out[c] = [_jsonable(v) for v in out[c]]
+        out[c] = plain_values(out[c])
     return out
 
 

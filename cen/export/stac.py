@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from cen.export.base import image_rel, label_rel, multispectral_rel, write_tile_files
+from cen.export.base import image_rel, label_rel, multispectral_rel, records, write_tile_files
 from cen.export.card import CHATEARTHNET_URL
 from cen.export.samples import Samples, _jsonable, safe_key
 from cen.export.writer import ExportWriter, Fingerprint
@@ -200,19 +200,23 @@ def write(samples: Samples, writer: ExportWriter, *, progress: bool = True, mult
     items_meta = []
     ndjson = writer.out / ".items.ndjson.tmp"
     fp = Fingerprint("stac-geoparquet-1")
-    groups = frame.groupby(["tile_id", "split"], sort=False)
-    n_splits = frame.groupby("tile_id")["split"].nunique()
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in records(frame):
+        groups.setdefault((r["tile_id"], r["split"]), []).append(r)
+    n_splits: dict[str, int] = {}
+    for tile_id, _ in groups:
+        n_splits[tile_id] = n_splits.get(tile_id, 0) + 1
     with open(ndjson, "w", encoding="utf-8") as lines:
-        for (tile_id, split), rows in tqdm(groups, total=groups.ngroups, desc="stac items", unit="item",
+        for (tile_id, split), rows in tqdm(groups.items(), total=len(groups), desc="stac items", unit="item",
                                            disable=not progress, leave=False):
-            row = rows.iloc[0]
+            row = rows[0]
             files = write_tile_files(writer, row, samples.kinds, multispectral=multispectral)
             extra = {}
             if isinstance(row.get("_label_tif"), str):
                 extra["label_tif"] = label_rel(tile_id, "tif")
                 writer.put_file(extra["label_tif"], row["_label_tif"])
             captions = [{"id": r["id"], "paradigm": r.get("paradigm"), "text": r["caption"],
-                         "verification_status": r.get("verification_status")} for _, r in rows.iterrows()]
+                         "verification_status": r.get("verification_status")} for r in rows]
             item = make_item(row, captions, files, extra)
             if n_splits[tile_id] > 1:  # the release has tiles captioned in two splits: one item per split
                 item.id = f"{item.id}__{split}"
@@ -237,7 +241,7 @@ def write(samples: Samples, writer: ExportWriter, *, progress: bool = True, mult
         parse_stac_ndjson_to_parquet(ndjson, tmp)
 
     try:
-        writer.shard("items.parquet", fp.hexdigest(), geoparquet)
+        writer.shard("items.parquet", fp.hexdigest, geoparquet)
     finally:
         ndjson.unlink(missing_ok=True)
     return {"captions": {s: counts[s] for s in dict.fromkeys(frame["split"]) if s in counts}}

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from cen.export.base import extra_kinds, has_label, iter_split, meta_json
-from cen.export.writer import ExportWriter, Fingerprint, iter_chunks, n_shards, sha256_file
+from cen.export.base import extra_kinds, has_label, iter_split, meta_json, records
+from cen.export.writer import ExportWriter, Fingerprint, iter_chunks, n_shards, sha256_bytes, sha256_file
 from cen.export.samples import Samples
 
 MTIME = 946684800
@@ -80,26 +80,34 @@ def write(samples: Samples, writer: ExportWriter, *, shard_size: int = 1000, pro
             hashes[path] = sha256_file(path)
         return hashes[path]
 
+    def read(path: str) -> bytes:
+        data = Path(path).read_bytes()
+        hashes[path] = sha256_bytes(data)
+        return data
+
     for set_name, frame in samples.sets.items():
         counts[set_name] = {}
         for split, rows in iter_split(frame):
             n = n_shards(len(rows), shard_size)
             bar = tqdm(total=len(rows), desc=f"wds {set_name} {split}", unit="sample", disable=not progress, leave=False)
             for i, start, stop in iter_chunks(len(rows), shard_size):
-                part = [members(r, set_name, samples.kinds, multispectral) for _, r in rows.iloc[start:stop].iterrows()]
-                fp = Fingerprint("wds-1")
-                for sample in part:
-                    for name, src in sample:
-                        fp.add(name, src if isinstance(src, bytes) else digest(src))
+                part = [members(r, set_name, samples.kinds, multispectral) for r in records(rows.iloc[start:stop])]
+
+                def fingerprint(part=part) -> str:
+                    fp = Fingerprint("wds-1")
+                    for sample in part:
+                        for name, src in sample:
+                            fp.add(name, src if isinstance(src, bytes) else digest(src))
+                    return fp.hexdigest()
 
                 def write_shard(tmp: Path, part=part) -> None:
                     with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
                         for sample in part:
                             for name, src in sample:
-                                _add(tar, name, src if isinstance(src, bytes) else Path(src).read_bytes())
+                                _add(tar, name, src if isinstance(src, bytes) else read(src))
                             bar.update(1)
 
-                if not writer.shard(shard_name(set_name, split, i), fp.hexdigest(), write_shard):
+                if not writer.shard(shard_name(set_name, split, i), fingerprint, write_shard):
                     bar.update(len(part))
             bar.close()
             counts[set_name][split] = len(rows)

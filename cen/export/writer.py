@@ -6,8 +6,9 @@
   (temporary name, then rename), so a killed run leaves no half file under the final name.
 * **Resumable, nothing unchanged rewritten**: :meth:`ExportWriter.put_bytes` keeps a file that
   already holds the same bytes; :meth:`ExportWriter.shard` keeps a shard whose *inputs
-  fingerprint* (ids, metadata and the sha256 of every member, see :class:`Fingerprint`) and
-  sha256 match the manifest entry written when it was made. The manifest is saved after each
+  fingerprint* (ids, metadata and the sha256 of every member, see :class:`Fingerprint`) matches
+  the manifest entry written when it was made and whose file is as it was left (same size and
+  modification time as recorded, else the same sha256). The manifest is saved after each
   shard, so a run killed midway resumes at the first unfinished shard.
 * **Stale files removed**: files the previous export of this folder listed in its manifest and
   this one no longer writes (e.g. ``-of-00003`` shards after a smaller export) are deleted, so
@@ -221,23 +222,32 @@ class ExportWriter:
         target = self.path(rel)
         if not entry or entry.get("inputs") != fingerprint or not target.exists():
             return False
-        return target.stat().st_size == entry.get("bytes") and sha256_file(target) == entry.get("sha256")
-
-    def shard(self, rel: str, fingerprint: str, write: Callable[[Path], None]) -> bool:
-        """Keep shard ``rel`` when it is current (:meth:`shard_is_current`), else write it with
-        ``write(tmp_path)`` atomically; the manifest is saved after each shard. Returns whether
-        the shard was written."""
-        target = self.path(rel)
-        if self.shard_is_current(rel, fingerprint):
-            entry = self.previous_files[rel]
-            self.kept.append(rel)
-            self._record(rel, entry["sha256"], entry["bytes"], inputs=fingerprint)
+        st = target.stat()
+        if st.st_size != entry.get("bytes"):
             return False
+        if entry.get("mtime_ns") == st.st_mtime_ns:
+            return True  # untouched since this export wrote it (size and time as recorded)
+        return sha256_file(target) == entry.get("sha256")
+
+    def shard(self, rel: str, fingerprint: Callable[[], str], write: Callable[[Path], None]) -> bool:
+        """Keep shard ``rel`` when it is current (:meth:`shard_is_current` for ``fingerprint()``),
+        else write it with ``write(tmp_path)`` atomically. ``fingerprint`` is called before
+        writing only when the previous export has this shard, and after writing otherwise (so a
+        writer that hashes its members while writing reads each file once). The manifest is
+        saved after each shard. Returns whether the shard was written."""
+        target = self.path(rel)
+        if rel in self.previous_files and target.exists():
+            fp = fingerprint()
+            if self.shard_is_current(rel, fp):
+                entry = self.previous_files[rel]
+                self.kept.append(rel)
+                self._record(rel, entry["sha256"], entry["bytes"], inputs=fp, mtime_ns=target.stat().st_mtime_ns)
+                return False
         with atomic_path(target) as tmp:
             write(tmp)
             sha, size = sha256_file(tmp), tmp.stat().st_size
         self.written.append(rel)
-        self._record(rel, sha, size, inputs=fingerprint)
+        self._record(rel, sha, size, inputs=fingerprint(), mtime_ns=target.stat().st_mtime_ns)
         self._save({"complete": False, "files": dict(sorted(self._state.items()))})
         return True
 
