@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from cen import metrics
+from cen.tables import resolve_path
 
 VLM_PROMPT = (
     "This is a Sentinel-2 satellite image tile (true colour, 10 m pixels, about 2.56 km across). "
@@ -61,8 +62,13 @@ class BenchmarkData:
     ``train`` / ``test``: tile ids. ``counts``: tile id -> ``(6, 12)`` int64 region counts (or
     empty). ``images``: tile id -> image GeoTIFF path (or empty). ``label_paths``: tile id ->
     label GeoTIFF (for figures). ``source``: where the data came from; ``split``: name of the
-    scored split.
+    scored split; ``reference_source``: who wrote the references.
     """
+
+    @property
+    def n_test_references(self) -> int:
+        """Reference captions of the test images (all of them, several per image when there are)."""
+        return sum(len(self.references[k]) for k in self.test)
 
     references: dict[str, list[str]]
     train: list[str]
@@ -73,6 +79,10 @@ class BenchmarkData:
     source: str = ""
     split: str = "test"
     notes: list[str] = field(default_factory=list)
+    reference_source: str = ""
+    """Who wrote the references, e.g. "template captioner (template-2)" or "the release's ChatGPT-4V captions"."""
+    references_from_template: bool = False
+    """True when the references were written by cen's template captioner (n-gram scores are then inflated)."""
 
     @property
     def test_references(self) -> dict[str, list[str]]:
@@ -100,11 +110,6 @@ class SystemRun:
         """The row fields of this run (no captions)."""
         return {"system": self.system, "model": self.model, "prompt_hash": self.prompt_hash, "split": self.split,
                 "n_images": self.n_images, "date": self.date, "oracle": self.oracle, "notes": self.notes}
-
-
-def _hash_split(tile_id: str, test_share: float) -> str:
-    h = int(hashlib.sha256(tile_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return "test" if h < test_share else "train"
 
 
 def load_workdir(workdir: str | Path, *, paradigm: str | None = None, test_share: float = 0.5,
@@ -166,9 +171,9 @@ def load_workdir(workdir: str | Path, *, paradigm: str | None = None, test_share
             if tid not in refs:
                 continue
             if isinstance(row.get("image_path"), str) and row.get("image_path"):
-                images[tid] = row["image_path"]
-            if isinstance(row.get("label_path"), str):
-                labels[tid] = row["label_path"]
+                images[tid] = str(resolve_path(row["image_path"], workdir))
+            if isinstance(row.get("label_path"), str) and row.get("label_path"):
+                labels[tid] = str(resolve_path(row["label_path"], workdir))
             if isinstance(row.get("split"), str):
                 split_of[tid] = "test" if row["split"] == "test" else "train"
     ids = sorted(refs)
@@ -178,7 +183,9 @@ def load_workdir(workdir: str | Path, *, paradigm: str | None = None, test_share
         test = [t for t in ids if split_of.get(t) == "test"]
         notes.append(f"split from {workdir / 'tiles.parquet'}")
     else:
-        test = [t for t in ids if _hash_split(t, test_share) == "test"]
+        from cen.tiling import assign_split
+
+        test = [t for t in ids if assign_split(t, (("test", test_share), ("train", 1.0 - test_share))) == "test"]
         if not test or len(test) == len(ids):  # tiny sets: keep at least one tile on each side
             test = ids[: max(1, len(ids) // 2)]
         notes.append(f"split by a hash of the tile id ({test_share:.0%} test)")
@@ -186,7 +193,23 @@ def load_workdir(workdir: str | Path, *, paradigm: str | None = None, test_share
     train = [t for t in ids if t not in test_set]
     if not train:
         raise BaselineError(f"{source}: every tile is in the test split; baselines need training tiles")
-    return BenchmarkData(refs, train, test, counts, images, labels, str(source), "test", notes)
+    by_template, writer = _reference_writer(caps, generated=source == workdir / "stats.parquet")
+    return BenchmarkData(refs, train, test, counts, images, labels, str(source), "test", notes,
+                         reference_source=writer, references_from_template=by_template)
+
+
+def _reference_writer(caps: pd.DataFrame, *, generated: bool) -> tuple[bool, str]:
+    """Whether a captions table was written by the template captioner, and a short description."""
+    from cen.generate.template import TEMPLATE_CAPTIONER_VERSION
+
+    if generated:
+        return True, f"cen template captioner ({TEMPLATE_CAPTIONER_VERSION}, made here)"
+    for col in ("backend", "model_returned"):
+        if col in caps.columns and len(caps) and (caps[col].astype(str) == "template").all():
+            versions = sorted(caps["template_version"].dropna().astype(str).unique()) if "template_version" in caps else []
+            return True, f"cen template captioner ({', '.join(versions) or 'template'})"
+    models = sorted(caps["model_returned"].dropna().astype(str).unique()) if "model_returned" in caps else []
+    return False, ", ".join(models) if models else "captions of the workdir"
 
 
 def load_release(test_json: str | Path, train_json: str | Path) -> BenchmarkData:
@@ -198,7 +221,7 @@ def load_release(test_json: str | Path, train_json: str | Path) -> BenchmarkData
         raise BaselineError(f"{test_json} and {train_json} share {len(overlap)} images, first {overlap[:3]}")
     refs = {**train, **test}
     return BenchmarkData(refs, list(train), list(test), source=f"{test_json} (train: {train_json})",
-                         split=Path(test_json).stem)
+                         split=Path(test_json).stem, reference_source=f"ChatEarthNet release captions ({Path(test_json).name})")
 
 
 def load_data(dataset: str | Path = "demo", *, workdir: str | Path = "../build/demo", train_json: str | Path | None = None,

@@ -151,6 +151,8 @@ def test_load_workdir_reads_captions_split_and_counts(tmp_path):
     assert d.test == ["t1", "t4"] and d.train == ["t0", "t2", "t3"]  # t5's only gpt35 caption failed
     assert d.references["t1"] == ["caption 1 gpt35"] and d.counts["t1"].shape == (6, 12)
     assert d.label_paths["t1"] == "/x/t1.tif" and not d.images
+    assert d.reference_source == "captions of the workdir" and not d.references_from_template
+    assert d.n_test_references == 2
     both = B.load_workdir(wd)
     assert both.references["t0"] == ["caption 0 gpt35", "caption 0 gpt4v"]
 
@@ -163,24 +165,57 @@ def test_load_workdir_without_split_hashes_tile_ids(tmp_path):
         B.load_workdir(tmp_path / "nowhere")
 
 
-def test_benchmark_table_keeps_reported_rows_apart(data):
+def test_measured_and_reported_rows_are_separate_tables(data):
     runs = [B.template_baseline(data), B.nearest_neighbour_baseline(data, features="landcover")]
     scored = [T.score_run(r, data.test_references, counts=data.counts, metric_names=["Bleu", "ROUGE_L"],
                           resamples=50) for r in runs]
-    table = T.benchmark_table(scored)
-    measured, reported = table[table["kind"] == "measured"], table[table["kind"] == "reported"]
-    assert list(measured["system"]) == [r.system for r in runs]
-    assert len(reported) == 6 and "GeoChat (ChatEarthNet)" in set(reported["system"])
-    geo = reported.set_index("system").loc["GeoChat (ChatEarthNet)"]
-    assert geo["CIDEr"] == 0.094 and geo["SPICE"] == 0.211 and np.isnan(geo["CIDEr_low"])
-    assert reported["label_consistency"].isna().all() and reported["source"].str.contains("Table 2").all()
+    measured = T.benchmark_table(scored)
+    assert list(measured["system"]) == [r.system for r in runs] and set(measured["kind"]) == {"measured"}
     assert measured["ROUGE_L_low"].notna().all() and measured["METEOR"].isna().all()
     assert (measured["n_images"] == 2).all()
     # the template captioner reads the labels: its captions agree with them
     assert measured.iloc[0]["label_consistency"] > 0.9
-    shown = T.display_table(table)
-    assert shown["system"].str.endswith("(reported)").sum() == 6
-    assert shown.loc[0, "METEOR"] == "n/c" and "[" in shown.loc[0, "ROUGE_L"]
+
+    data.reference_source = "hand-written test captions"
+    shown = T.measured_table(scored, data)
+    assert shown["system"].tolist() == [r.system for r in runs] and shown["oracle"].tolist() == ["yes", "yes"]
+    assert shown.loc[0, "METEOR"] == "n/c" and shown.loc[0, "images"] == 2
+    low, high = measured.loc[0, "ROUGE_L_low"], measured.loc[0, "ROUGE_L_high"]
+    assert shown.loc[0, "ROUGE_L"] == f"{measured.loc[0, 'ROUGE_L']:.3f} [{low:.3f}, {high:.3f}]"
+    assert (shown["references"] == "2 by hand-written test captions").all()
+    assert T.describe_test_set(T.evaluation_set(data)) == (
+        "Test set: test split, 2 images, 2 reference captions by hand-written test captions.")
+
+    reported = T.reported_table()
+    assert reported["model"].tolist()[-1] == "GeoChat (ChatEarthNet)" and len(reported) == 6
+    geo = reported.set_index("model").loc["GeoChat (ChatEarthNet)"]
+    assert geo["CIDEr"] == "0.094" and geo["SPICE"] == "0.211" and geo["Bleu_3"] == "0.170"
+    assert (reported["references"] == "3,000 by ChatGPT-4V (the release's captions)").all()
+    assert reported["source"].str.contains("Table 2").all()
+    assert not set(reported["model"]) & set(shown["system"])
+    raw = T.paper_rows()
+    assert (raw["kind"] == "reported").all() and raw["label_consistency"].isna().all()
+
+
+def test_numbers_for_reading():
+    assert T.format_p(0.0) == "< 0.001" and T.format_p(0.0004) == "< 0.001" and T.format_p(0.0123) == "0.012"
+    assert T.format_p(float("nan")) == ""
+    assert T.format_score(2.442738e-09) == "0.000" and T.format_score(0.51234, 0.4, 0.6) == "0.512 [0.400, 0.600]"
+    paired = {"template (oracle)": pd.DataFrame({"a": [0.5], "b": [0.25], "diff": [0.25], "low": [0.1],
+                                                 "high": [0.4], "p_value": [0.0]}, index=pd.Index(["CIDEr"], name="metric"))}
+    table = T.paired_table(paired)
+    assert table.to_dict(orient="records") == [{"system": "template (oracle)", "metric": "CIDEr", "score": "0.500",
+                                                "constant": "0.250", "difference [95 % interval]": "0.250 [0.100, 0.400]",
+                                                "p": "< 0.001"}]
+
+
+def test_reference_note_only_for_template_references(data, scored):
+    assert T.reference_note(data, scored) == ""
+    data.references_from_template = True
+    note = T.reference_note(data, scored)
+    assert note.startswith("The references here were written by cen's template captioner")
+    worst = min(scored, key=lambda s: float(s.consistency["score"].mean()))
+    assert f"{worst.run.system} reaches BLEU-1 {worst.evaluation.scores['Bleu_1']:.3f}" in note
 
 
 def test_load_data_names_the_dataset_like_notebook_07(tmp_path):
@@ -240,7 +275,7 @@ def test_score_runs_paired_tests_and_summary(data, scored):
     assert T.summary([], 0)["text"] == "no system ran"
 
 
-def test_plot_per_image_and_scores_table(scored):
+def test_plot_per_image(scored):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -248,19 +283,21 @@ def test_plot_per_image_and_scores_table(scored):
     assert [ax.get_title() for ax in fig.axes] == ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"]
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [s.run.system for s in scored]
     assert T.plot_per_image([]) is None
-    table = T.scores_table(T.benchmark_table(scored))
-    assert list(table.columns) == ["kind", "system", "n_images", *T.TABLE_METRICS, "label_consistency"]
-    assert table["kind"].tolist() == ["measured"] * 3 + ["reported"] * 6
-    assert table.loc[0, "ROUGE_L"] == round(scored[0].evaluation.scores["ROUGE_L"], 3)
 
 
 def test_showcase_and_best_and_worst_figure(data, scored, tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
+    # no non-oracle system but the constant caption: the best oracle by CIDEr, never the constant
     show, shown_metrics = T.showcase(scored)
-    assert show is scored[0] and shown_metrics == ["CIDEr", "ROUGE_L"]  # constant: the first non-oracle run
-    assert T.showcase(scored[1:])[0] is scored[1]  # only oracles: the first
+    best = max(scored[1:], key=lambda s: s.evaluation.scores["CIDEr"])
+    assert show is best and shown_metrics == ["CIDEr", "ROUGE_L"]
+    assert "oracle that reads the labels" in T.showcase_note(show, scored)
+    image_run = B.nearest_neighbour_baseline(data, features="image")
+    with_image = [*scored, T.score_run(image_run, data.test_references, metric_names=["ROUGE_L"], resamples=0)]
+    assert T.showcase(with_image, "ROUGE_L")[0].run is image_run  # a system that sees only the image wins
+    assert T.showcase(scored[:1])[0] is scored[0]  # the constant caption only when it ran alone
     assert T.showcase([]) == (None, [])
     label = tmp_path / "te_water_label.tif"
     codes = np.full((8, 8), 80, dtype=np.uint8)  # WorldCover water, tree cover in the top rows
