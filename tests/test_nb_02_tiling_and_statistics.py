@@ -17,5 +17,5 @@ def test_nb02_statistics_of_the_demo_tiles(smoke_report):
     assert 2 <= rec["mean_classes_per_tile"] <= 11
     assert rec["pixel_share_sum"] == pytest.approx(1.0)
     assert rec["dominant_class"] in {"tree", "grass", "water", "crop", "developed area"}
-    assert rec["compat"] is False and rec["stats_version"] == "1"
+    assert rec["compat"] is False and rec["stats_version"] == "2"
     assert 0 <= rec["n_context_diff_modes"] <= rec["n_stats_rows"]

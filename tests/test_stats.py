@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 import pandas as pd
@@ -133,9 +134,13 @@ def test_gpt35_threshold_19_20_and_empty_regions():
     )
     assert compat == gpt35_reference(m, random.Random(3))
     default = stats.gpt35_context(m, rng=random.Random(3))
+    # default mode: shares of the whole region; 985 of 1024 px of the image and 217 of the 256 px
+    # of the top left are background, so grass is 20 / 256 = 8 % of the top left (extra small)
     assert default == (
         "grass; \n"
-        + HEAD.format("top left") + f"grass (large {n[0]}).\n"
+        + "96% of the image is unlabelled.\n"
+        + HEAD.format("top left") + f"grass (extra small {n[0]}).\n"
+        + "85% of the top left is unlabelled.\n"
         + "The top right contains no labelled land cover.\n"
         + "The bottom left contains no labelled land cover.\n"
         + "The bottom right contains no labelled land cover.\n"
@@ -188,6 +193,40 @@ def test_gpt35_all_eleven_classes():
     assert cls_block == gpt4v_class_reference(m) and reg_block == gpt4v_region_reference(m)
 
 
+def test_default_shares_are_of_the_whole_region_on_a_partly_labelled_tile():
+    # trees in the left half, no label (background) in the right half: 50 % of the image unlabelled
+    m = np.zeros((256, 256), np.uint8)
+    m[:, :128] = 3
+    n = nouns(4, 4)
+    default = stats.gpt35_context(m, rng=random.Random(4))
+    assert default == (
+        "tree; \n50% of the image is unlabelled.\n"
+        + HEAD.format("top left") + f"tree (extra large {n[0]}).\n"
+        + "The top right contains no labelled land cover.\n"
+        + HEAD.format("bottom left") + f"tree (extra large {n[1]}).\n"
+        + "The bottom right contains no labelled land cover.\n"
+        # the middle is half trees: "large" (50-79 %) of the whole middle, and it says the rest
+        + HEAD.format("middle") + f"tree (large {n[2]}).\n" + "50% of the middle is unlabelled.\n"
+    )
+    compat = stats.gpt35_context(m, compat=True, rng=random.Random(4))
+    # the release measured labelled pixels only: the half-empty middle is "extra large" tree
+    assert compat.endswith(HEAD.format("middle") + f"tree (extra large {n[2]}).\n")
+    assert compat == gpt35_reference(m, random.Random(4))
+    _, reg = stats.gpt4v_context(m)
+    assert reg.splitlines()[4] == "middle distribution: tree: 0.50; unlabelled: 0.50;"
+    assert reg.splitlines()[1] == "top_right distribution: no labelled land cover;"
+    # 30 water pixels in a corner of an otherwise unlabelled tile (the one-pixel-water tile,
+    # large enough to be listed): extra small in default mode, extra large in the release's
+    m = np.zeros((256, 256), np.uint8)
+    m[:3, :10] = 1
+    default = stats.gpt35_context(m, rng=random.Random(0))
+    assert "Under 1% of the image" not in default and "100% of the image" not in default
+    assert default.startswith("water; \n99% of the image is unlabelled.\n" + HEAD.format("top left") + "water (extra small ")
+    assert "99% of the top left is unlabelled.\n" in default  # 16,354 of 16,384 px: never rounded to 100 %
+    assert (HEAD.format("top left") + "water (extra large ") in stats.gpt35_context(m, compat=True)
+    assert stats.unlabelled_sentence("middle", 1, 16384) == "Under 1% of the middle is unlabelled.\n"
+
+
 # ---------------------------------------------------------------- GPT-4V
 
 
@@ -215,8 +254,10 @@ def test_gpt4v_exact_blocks_and_denominator_quirk():
         "tree:  top left part: 100.00%  top right part: 0.00%  bottom left part: 0.00%  "
         "bottom right part: 0.00%  middle part: 25.00% \n"
     )
+    # the middle is a quarter background (the bottom-left quadrant's corner): said in default mode
     assert reg_default == reg_compat.replace("bottom_left distribution:\n",
-                                             "bottom_left distribution: no labelled land cover;\n")
+                                             "bottom_left distribution: no labelled land cover;\n").replace(
+        "middle distribution: water: 0.50; tree: 0.25;\n", "middle distribution: water: 0.50; tree: 0.25; unlabelled: 0.25;\n")
 
 
 def test_gpt4v_default_divides_by_each_region_size():
@@ -246,7 +287,8 @@ def test_256_maps_default_4v_equals_compat_up_to_class_order():
         cd, rd = stats.gpt4v_context(m)
         assert sorted(cc.splitlines()) == sorted(cd.splitlines())
         if (m != 0).reshape(4, 64, 4, 64).any(axis=(1, 3)).all():
-            assert rc == rd
+            assert re.sub(r" unlabelled: \d\.\d\d;", "", rd) == rc
+            assert (" unlabelled: " in rd) == bool((m == 0).any())
 
 
 # ---------------------------------------------------------------- compat == release transcription

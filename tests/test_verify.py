@@ -221,6 +221,48 @@ def test_stats_contexts_read_as_captions_are_fully_consistent():
         assert s["precision"] == 1 and s["spatial_accuracy"] == 1 and s["proportion_accuracy"] == 1
 
 
+def test_proportion_check_judges_shares_of_the_whole_tile_unless_said_of_the_labelled_area():
+    one_water = np.zeros((256, 256), np.uint8)  # the issue's tile: a single water pixel, the rest unlabelled
+    one_water[200, 30] = 1
+    counts = _counts(one_water)
+    overclaim = "Water is the dominant land cover type, covering an extra large amount of the image."
+    flags = check_caption(overclaim, counts, "gpt35")
+    assert [f.code for f in flags] == ["wrong_proportion"]  # "dominant" holds: water is the only class
+    assert flags[0].message == ("'extra large amount' for water in the whole: measured 0% of all its pixels, "
+                                "'extra large' means 80%–100%")
+    honest = "Water is the only land cover type, covering an extra large amount of the labelled area."
+    assert check_caption(honest, counts, "gpt35") == []
+    half = np.zeros((256, 256), np.uint8)  # trees in the left half, the right half unlabelled
+    half[:, :128] = 3
+    counts = _counts(half)
+    assert check_caption("Trees cover an extra large part of the top left.", counts, "gpt35") == []
+    flags = check_caption("Trees cover an extra large part of the middle.", counts, "gpt35")
+    assert [f.code for f in flags] == ["wrong_proportion"] and "measured 50% of all its pixels" in flags[0].message
+    assert check_caption("Trees cover a large part of the middle.", counts, "gpt35") == []
+    assert check_caption("In the middle, trees cover an extra large part of the labelled area.", counts, "gpt35") == []
+    assert check_caption("Trees take up about half of the image.", counts, "gpt35") == []
+    assert verify.region_shares(counts, of="tile")[lx.MIDDLE, 3] == 0.5
+    assert verify.region_shares(counts)[lx.MIDDLE, 3] == 1.0  # of the labelled pixels
+
+
+def test_contexts_of_partly_labelled_tiles_read_as_captions():
+    """Default-mode contexts stay consistent on partly labelled tiles; the release's overclaim."""
+    rng = np.random.default_rng(5)
+    flagged_compat = 0
+    for _ in range(40):
+        m = np.zeros((256, 256), np.uint8)
+        for _ in range(rng.integers(1, 5)):
+            c, (y, x), (h, w) = rng.integers(1, 12), rng.integers(0, 256, 2), rng.integers(20, 150, 2)
+            m[y:y + h, x:x + w] = c
+        counts = stats.region_counts(m)
+        text = stats.gpt35_context(m).replace(";", ",").replace("\n", " ")
+        flags = [f for f in check_caption(text, counts, "gpt35") if f.code != "truncated"]
+        assert not flags, (text, flags)
+        compat = stats.gpt35_context(m, compat=True).replace(";", ",").replace("\n", " ")
+        flagged_compat += any(f.code == "wrong_proportion" for f in check_caption(compat, counts, "gpt35"))
+    assert flagged_compat >= 30  # the release's size words of labelled pixels overclaim on most such tiles
+
+
 # --- injected faults --------------------------------------------------------------------------
 
 CLEAN = [

@@ -17,8 +17,8 @@ closing theme), written from one of several sentence plans chosen per tile:
 Every claim is true of the counts and is read back by :mod:`cen.verify.parse`: a class is named
 only where it has pixels (at least :data:`MIN_PIXELS` in the tile), each amount word ("most of",
 "about a third", "a small share", "59%") sits in a clause of its own with the class and region
-it measures, shares are of the region's labelled pixels (wording "of the labelled area" when
-the tile has background pixels), positions come from the quadrant counts ("along the eastern
+it measures, whole-tile shares are of the labelled pixels (wording "of the labelled area" when
+the tile has background pixels) and a part's shares of all its pixels, positions come from the quadrant counts ("along the eastern
 edge": at least 85 % of the class's pixels in the eastern half, under a quarter in the middle),
 "no water" only for classes with no pixel at all. No banned word, colour word or reference to
 another image is used.
@@ -186,6 +186,7 @@ class _Tile:
         self.counts = counts
         self.rng = rng
         self.totals = [int(r[1:].sum()) for r in counts]
+        self.sizes = [int(r.sum()) for r in counts]
         self.present = self.ranked((WHOLE,))
         self.partial = int(counts[WHOLE, 0]) > 0
 
@@ -193,7 +194,9 @@ class _Tile:
         return int(sum(self.counts[r, cls] for r in regions))
 
     def share(self, regions: Sequence[int], cls: int) -> float:
-        total = sum(self.totals[r] for r in regions)
+        """Whole-tile shares are of the labelled pixels (said "of the labelled area" on a partly
+        labelled tile); a part's share is of all its pixels (cen.verify.checks' definition)."""
+        total = sum(self.totals[r] if r == WHOLE else self.sizes[r] for r in regions)
         return self.count(regions, cls) / total if total else 0.0
 
     def ranked(self, regions: Sequence[int]) -> list[int]:

@@ -23,6 +23,7 @@ Modules:
 
 from cen.stats.contexts import (
     DEFAULT_SEED, NOUNS, SIZE_WORDS, THRESHOLD, draw_noun, gpt4v_context, gpt4v_texts, gpt35_context, gpt35_texts,
+    unlabelled_sentence,
 )
 from cen.stats.counting import (
     REGION_SLUGS, REGIONS, LabelError, as_label_stack, region_boxes, region_counts, region_sizes,
@@ -50,5 +51,5 @@ __all__ = [
     "gpt35_context", "gpt35_texts", "gpt4v_context", "gpt4v_texts", "label_paths", "plot_dataset_stats",
     "plot_region_dominance", "plot_regions", "read_label_map", "read_stats", "region_boxes", "region_class_counts",
     "region_counts", "region_dominance", "region_sizes", "run_stats_stage", "stats_overview", "stats_rows", "stats_table", "stats_table_from_tiles",
-    "tile_rng", "tiles_workdir", "write_stats",
+    "tile_rng", "tiles_workdir", "unlabelled_sentence", "write_stats",
 ]

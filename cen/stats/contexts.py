@@ -5,6 +5,16 @@
 * :func:`gpt4v_context` / :func:`gpt4v_texts` -- the per-class block and the per-region block
   of the GPT-4V prompt.
 
+What a share means (default mode): every share word or number is a share of the *whole* region
+(or image) it names, unlabelled (background) pixels included in the denominator, so "a large
+part of the top left" is true of the top left whatever its unlabelled part; where a region (or
+the image) has unlabelled pixels the context says how much ("12% of the top left is
+unlabelled.", GPT-4V: ``" unlabelled: 0.12;"``), so a caption can say it too. The release
+(compat mode) took the GPT-3.5 size words over the region's labelled pixels only, which calls a
+single water pixel on an otherwise unlabelled tile "extra large"; :mod:`cen.verify.checks`
+judges captions by the same whole-region shares (or by labelled shares where the caption says
+"of the labelled area"), so it flags that overclaim.
+
 The ``*_texts`` functions work on a whole batch: numpy picks classes, orders and size words for
 all maps at once, a short Python loop assembles the strings. Both have two modes.
 ``compat=True`` reproduces the release's scripts (``generate_description_chatgpt3_5_text.py``,
@@ -63,6 +73,15 @@ _WORD_BOUNDS = np.array([upper for upper, _ in SIZE_WORDS])
 # _PHRASE[class][size word] = "tree (large " (the noun and ")" follow)
 _PHRASE = tuple(tuple(f"{name} ({word} " for _, word in SIZE_WORDS) for name in _GPT35_NAMES)
 _CLASS_AXIS = np.arange(1, N_INDICES)
+
+
+def unlabelled_sentence(part: str, background: int, size: int) -> str:
+    """``"12% of the top left is unlabelled.\\n"``: the share of ``part`` (a region name or
+    ``"image"``) without a label, for ``0 < background < size`` pixels (rounded half up, but never
+    to 0 % or 100 %: "Under 1%", "99%")."""
+    pct = min(99, (200 * background + size) // (2 * size))
+    amount = "Under 1%" if pct == 0 else f"{pct}%"
+    return f"{amount} of the {part} is unlabelled.\n"
 
 
 def draw_noun(rng: random.Random) -> str:
@@ -139,17 +158,21 @@ def gpt35_texts(stack: np.ndarray, counts: np.ndarray, compat: bool,
     top_counts = np.take_along_axis(labelled, order, axis=2)
     n_top = (top_counts >= THRESHOLD).sum(axis=2)
     totals = labelled.sum(axis=2, keepdims=True)
-    safe = np.maximum(totals, 1)
-    if compat:  # the release: int(round(count / float(total), 2) * 100)
+    sizes = region_sizes(*stack.shape[1:])
+    if compat:  # the release: int(round(count / float(total), 2) * 100), total = the region's labelled pixels
+        safe = np.maximum(totals, 1)
         percent = np.trunc(np.round(top_counts / safe.astype(np.float64), 2) * 100)
-    else:  # round half up, in integers
-        percent = (200 * top_counts + safe) // (2 * safe)
+    else:  # share of the whole region (unlabelled pixels included), rounded half up in integers
+        size = sizes[None, 1:, None]
+        percent = (200 * top_counts + size) // (2 * size)
     word = np.searchsorted(_WORD_BOUNDS, percent, side="left")
 
     L_order_whole, L_n_listed, L_tied = (order_whole + 1).tolist(), n_listed.tolist(), tied.tolist()
     L_whole = counts[:, 0, :].tolist()
     L_order, L_ntop, L_word = (order + 1).tolist(), n_top.tolist(), word.tolist()
     L_totals = totals[..., 0].tolist()
+    L_background = counts[:, :, 0].tolist()
+    L_sizes = sizes.tolist()
     texts: list[str] = []
     empties: list[str] = []
     for i in range(len(stack)):
@@ -161,6 +184,8 @@ def gpt35_texts(stack: np.ndarray, counts: np.ndarray, compat: bool,
             text = "".join([_SEMI[c] for c in listed]) + "\n"
         else:
             text = f"no land cover type covers {THRESHOLD} pixels or more; \n"
+        if not compat and 0 < L_background[i][0] < L_sizes[0]:
+            text += unlabelled_sentence("image", L_background[i][0], L_sizes[0])
         empty = []
         for r in range(5):
             k = L_ntop[i][r]
@@ -173,6 +198,8 @@ def gpt35_texts(stack: np.ndarray, counts: np.ndarray, compat: bool,
                 else:
                     text += (f"The {REGIONS[r + 1]} contains only scattered land cover, "
                              f"no type covers {THRESHOLD} pixels.\n")
+                    if L_background[i][r + 1]:
+                        text += unlabelled_sentence(REGIONS[r + 1], L_background[i][r + 1], L_sizes[r + 1])
                 continue
             classes, words = L_order[i][r], L_word[i][r]
             phrases = [_PHRASE[classes[j]][words[j]] + draw_noun(rng) + ")" for j in range(k)]
@@ -182,6 +209,8 @@ def gpt35_texts(stack: np.ndarray, counts: np.ndarray, compat: bool,
                 text += f"{_HEADERS[r + 1]}{phrases[0]} and {phrases[1]}.\n"
             else:
                 text += f"{_HEADERS[r + 1]}{phrases[0]}.\n"
+            if not compat and L_background[i][r + 1]:
+                text += unlabelled_sentence(REGIONS[r + 1], L_background[i][r + 1], L_sizes[r + 1])
         texts.append(text)
         empties.append(",".join(empty))
     return texts, empties
@@ -233,6 +262,8 @@ def gpt4v_texts(stack: np.ndarray, counts: np.ndarray, compat: bool) -> tuple[li
             table = fixed[r]
             if m:
                 body = "".join([f" {_GPT4V_NAMES[c]}: {table[row[c]]};" for c in L_order_region[i][r][:m]])
+                if not compat and row[0]:
+                    body += f" unlabelled: {table[row[0]]};"
             else:
                 body = "" if compat else " no labelled land cover;"
             lines.append(f"{REGION_SLUGS[r + 1]} distribution:{body}\n")
@@ -247,8 +278,8 @@ def gpt35_context(labels: np.ndarray, *, compat: bool = False, rng: random.Rando
     by count), then one line per region (top left, top right, bottom left, bottom right,
     middle): ``"The top left mainly contains the following land cover types, in descending order
     of content: tree (large part), water (small amount), and crop (extra small portion).\\n"``
-    with the top 3 classes of >= 20 pixels and a size word for their share of the region's
-    non-background pixels (0-9 % extra small, 10-19 small, 20-49 medium, 50-79 large, 80-100
+    with the top 3 classes of >= 20 pixels and a size word for their share of the region
+    (default mode: of all its pixels; compat: of its labelled pixels) (0-9 % extra small, 10-19 small, 20-49 medium, 50-79 large, 80-100
     extra large) followed by a noun drawn with ``rng.choice(NOUNS)``, one draw per listed class
     in output order. ``rng`` defaults to ``random.Random(DEFAULT_SEED)``.
 
@@ -257,8 +288,11 @@ def gpt35_context(labels: np.ndarray, *, compat: bool = False, rng: random.Rando
     rounding, then truncation); a region without a class of >= 20 pixels gets the bare header
     with no newline, so the next region's line runs on; ties as in the module docstring.
 
-    Default mode differs in: percent is rounded half up exactly (``round(100 * n / total)``; for
-    regions of up to 128 x 128 pixels this never changes the size word); a region without a
+    Default mode differs in: the size word is for the class's share of the *whole* region
+    (unlabelled pixels included; identical for fully labelled regions), rounded half up exactly
+    (``round(100 * n / region pixels)``); a region (or the image) with unlabelled pixels gets a
+    sentence saying how much ("12% of the top left is unlabelled.", see
+    :func:`unlabelled_sentence`; the image's right after the overall list); a region without a
     listable class gets a sentence of its own ("The top left contains no labelled land cover."
     when all background, "... only scattered land cover ..." otherwise; :func:`stats_table`
     flags it in ``empty_regions``); an empty overall list says so instead of leaving a blank;
@@ -285,7 +319,9 @@ def gpt4v_context(labels: np.ndarray, *, compat: bool = False) -> tuple[str, str
 
     Default mode differs in: each share is divided by its region's real pixel count (identical
     for 256x256 maps); per-class lines by whole-map count descending (ties ascending index); a
-    region without labelled pixels says ``" no labelled land cover;"`` instead of nothing.
+    region line ends with its unlabelled share (``" unlabelled: 0.12;"``) when it has background
+    pixels, so the shares of a line add up to 1; a region without labelled pixels says
+    ``" no labelled land cover;"`` instead of nothing.
     """
     if np.ndim(labels) != 2:
         raise LabelError(f"gpt4v_context takes one (H, W) label map, got shape {np.shape(labels)}")

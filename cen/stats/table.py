@@ -16,8 +16,9 @@ from cen.landcover import N_INDICES, class_names
 from cen.stats.contexts import DEFAULT_SEED, gpt4v_texts, gpt35_texts
 from cen.stats.counting import REGION_SLUGS, REGIONS, as_label_stack, counts_of_stack
 
-STATS_VERSION = "1"
-"""Version of the statistics and context texts; stored in every ``stats.parquet`` row."""
+STATS_VERSION = "2"
+"""Version of the statistics and context texts; stored in every ``stats.parquet`` row (2: default-mode
+shares are of the whole region, with its unlabelled part stated)."""
 
 CLASS_SLUGS: tuple[str, ...] = tuple(n.replace(" ", "_") for n in class_names("gpt35"))
 """Column-name form of the class names, by index (``background``, ``water``, ``developed_area`` ...)."""

@@ -7,8 +7,16 @@ table-level checks (duplicates across tiles, length outliers).
 
 Region-count arrays hold pixel counts per region (whole, top left, top right, bottom left,
 bottom right, middle; see :data:`cen.verify.lexicon.REGIONS`) × ChatEarthNet index (0 … 11,
-0 = background). Shares are taken over the non-background pixels of a region, as the GPT-3.5
-statistics do.
+0 = background).
+
+What a share means (the definition of :mod:`cen.stats.contexts`' default mode): a proportion
+word is judged against the class's share of the *whole* region it speaks about, unlabelled
+(background) pixels included, unless its sentence says it measures the labelled part ("of the
+labelled area", "of the mapped ground", :data:`LABELLED_BASIS_RE`), in which case the share of
+the region's labelled pixels is used. On fully labelled tiles both are the same; on a partly
+labelled tile "an extra large amount of the image" for a class with one pixel is flagged, as it
+should be (the release's GPT-3.5 statistics measured labelled pixels only and said "of the
+image"). Presence, omission and denial are judged on whole-region shares too.
 """
 
 from __future__ import annotations
@@ -63,7 +71,7 @@ class Flag:
 
 @dataclass(frozen=True)
 class CheckConfig:
-    """Thresholds of the label checks (shares are fractions of non-background pixels, 0 … 1)."""
+    """Thresholds of the label checks (shares are fractions 0 … 1 of a region, see the module docstring)."""
 
     min_pixels: int = 1
     """A class with fewer pixels than this in a region counts as absent there."""
@@ -79,13 +87,27 @@ class CheckConfig:
     """… or must cover at least this share."""
 
 
-def region_shares(counts: np.ndarray) -> np.ndarray:
-    """Shares ``(..., 6, 12)`` (float64) of each class among a region's non-background pixels."""
+SHARE_BASES = ("tile", "labelled")
+"""What a share is taken of: ``tile``, all the region's pixels; ``labelled``, its non-background pixels."""
+
+LABELLED_BASIS_RE = re.compile(
+    r"\b(?:labell?ed|mapped|classified)\s+(?:area|areas|part|parts|portion|pixels|ground|surface|land(?!\s+cover))\b",
+    re.IGNORECASE,
+)
+"""A sentence containing this measures its shares over the labelled pixels ("of the labelled area")."""
+
+
+def region_shares(counts: np.ndarray, of: str = "labelled") -> np.ndarray:
+    """Shares ``(..., 6, 12)`` (float64) of each class in each region: ``of="labelled"`` among the
+    region's non-background pixels (background share 0), ``of="tile"`` among all its pixels."""
+    if of not in SHARE_BASES:
+        raise ValueError(f"region_shares: of={of!r}, expected one of {', '.join(SHARE_BASES)}")
     counts = np.asarray(counts, dtype=np.float64)
-    total = counts[..., 1:].sum(axis=-1, keepdims=True)
+    total = counts[..., 1:].sum(axis=-1, keepdims=True) if of == "labelled" else counts.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         shares = np.where(total > 0, counts / np.where(total > 0, total, 1), 0.0)
-    shares[..., 0] = 0.0
+    if of == "labelled":
+        shares[..., 0] = 0.0
     return shares
 
 
@@ -142,33 +164,55 @@ def text_checks(text: str, paradigm: str = "gpt35") -> list[Flag]:
 class RegionTable:
     """One tile's ``(6, 12)`` counts as Python lists, for fast per-claim lookups."""
 
-    __slots__ = ("counts", "totals")
+    __slots__ = ("counts", "totals", "sizes")
 
     def __init__(self, counts: np.ndarray):
         self.counts: list[list[int]] = np.asarray(counts).tolist()
         self.totals: list[int] = [sum(row[1:]) for row in self.counts]
+        """Labelled (non-background) pixels per region."""
+        self.sizes: list[int] = [sum(row) for row in self.counts]
+        """All pixels per region."""
 
     def count(self, regions: Sequence[int], cls: int) -> int:
         """Pixels of ``cls`` summed over ``regions``."""
         return sum(self.counts[r][cls] for r in regions)
 
-    def share(self, regions: Sequence[int], cls: int) -> float:
-        """Share of ``cls`` among the non-background pixels of the union of ``regions`` (0 if none)."""
-        total = sum(self.totals[r] for r in regions)
+    def _total(self, regions: Sequence[int], of: str) -> int:
+        per = self.sizes if of == "tile" else self.totals
+        return sum(per[r] for r in regions)
+
+    def share(self, regions: Sequence[int], cls: int, of: str = "tile") -> float:
+        """Share of ``cls`` in the union of ``regions`` (0 if it has no pixels): of all its pixels
+        (``of="tile"``) or of its non-background pixels (``of="labelled"``)."""
+        total = self._total(regions, of)
         return self.count(regions, cls) / total if total else 0.0
 
-    def top_share(self, regions: Sequence[int]) -> float:
-        """Share of the largest class in the union of ``regions``."""
-        total = sum(self.totals[r] for r in regions)
+    def top_share(self, regions: Sequence[int], of: str = "tile") -> float:
+        """Share of the largest labelled class in the union of ``regions``."""
+        total = self._total(regions, of)
         return max(self.count(regions, c) for c in range(1, landcover.N_INDICES)) / total if total else 0.0
 
     def proportion_ok(self, word: str, regions: Sequence[int], cls: int, low: float, high: float,
-                      config: "CheckConfig") -> tuple[bool, float]:
-        """Whether a proportion claim holds, and the measured share."""
-        share = self.share(regions, cls)
+                      config: "CheckConfig", of: str = "tile") -> tuple[bool, float]:
+        """Whether a proportion claim holds, and the measured share (taken ``of`` the tile or the labelled part)."""
+        share = self.share(regions, cls, of)
         if word == "dominant":
-            return (share >= config.dominance_share or share >= self.top_share(regions) - config.dominance_margin), share
+            return (share >= config.dominance_share
+                    or share >= self.top_share(regions, of) - config.dominance_margin), share
         return (low - config.tolerance <= share <= high + config.tolerance), share
+
+
+def claim_bases(parsed: ParsedCaption) -> list[str]:
+    """What each proportion claim of a parsed caption measures (:data:`SHARE_BASES`): ``labelled``
+    when its sentence says so (:data:`LABELLED_BASIS_RE`), else ``tile``; aligned with
+    ``parsed.proportions``."""
+    if not parsed.proportions:
+        return []
+    spans = [(m.start(), m.end()) for m in _SENTENCE_RE.finditer(parsed.text) if LABELLED_BASIS_RE.search(m.group())]
+    return ["labelled" if any(a <= p.start < b for a, b in spans) else "tile" for p in parsed.proportions]
+
+
+_SENTENCE_RE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 
 
 def label_checks(parsed: ParsedCaption, counts: np.ndarray, config: CheckConfig = CheckConfig()) -> list[Flag]:
@@ -204,15 +248,16 @@ def label_checks(parsed: ParsedCaption, counts: np.ndarray, config: CheckConfig 
               and whole[m.cls] >= config.min_pixels):
             flags.append(Flag("wrong_region", f"places {word!r} in the {_region_label(regs)} where the statistics "
                               f"have no {_name(m.cls)}", m.start, m.end))
-    for p in parsed.proportions:
+    for p, of in zip(parsed.proportions, claim_bases(parsed)):
         if whole[p.cls] < config.min_pixels:
             continue  # already a hallucination
-        ok, share = tab.proportion_ok(p.word, p.regions, p.cls, p.low, p.high, config)
+        ok, share = tab.proportion_ok(p.word, p.regions, p.cls, p.low, p.high, config, of)
         if not ok:
-            expect = (f"the largest class there covers {tab.top_share(p.regions):.0%}" if p.word == "dominant"
+            expect = (f"the largest class there covers {tab.top_share(p.regions, of):.0%}" if p.word == "dominant"
                       else f"{p.word!r} means {p.low:.0%}–{p.high:.0%}")
+            part = "its labelled part" if of == "labelled" else "all its pixels"
             flags.append(Flag("wrong_proportion", f"{parsed.text[p.start:p.end]!r} for {_name(p.cls)} in the "
-                              f"{_region_label(p.regions)}: measured {share:.0%}, {expect}", p.start, p.end))
+                              f"{_region_label(p.regions)}: measured {share:.0%} of {part}, {expect}", p.start, p.end))
     return flags
 
 

@@ -5,7 +5,9 @@ A caption is split into sentences and each sentence into clauses (at ``, ; :`` a
 speaks about those regions; a clause naming none inherits the regions of the previous clause
 of the same sentence, unless it speaks about the whole image ("overall", "the image"). A class
 mention is *negated* when a negator precedes it ("no water or crops") or follows it ("water is
-absent"). Proportion words attach to the nearest class mention of their clause.
+absent"). Proportion words attach to the nearest class mention of their clause; a clause naming
+no class that opens with a participle ("..., covering a large part of the image") measures the
+first class of the previous clause.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from dataclasses import dataclass, field
 from cen.verify import lexicon as lx
 
 _SENTENCE_RE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+_PARTICIPLE_RE = re.compile(
+    r"\s*(?:and\s+)?(?:covering|occupying|taking\s+up|accounting\s+for|making\s+up|spanning|filling|claiming|"
+    r"comprising|representing|forming)\b", re.IGNORECASE)
+"""A clause opening with one of these (and naming no class) measures the previous clause's subject."""
 _CLAUSE_SPLIT_RE = re.compile(r"[,;:]|\b(?:while|whereas|but)\b", re.IGNORECASE)
 
 
@@ -107,6 +113,7 @@ def parse_caption(text: str, tolerance: float = 0.0) -> ParsedCaption:
         s_start = sent.start()
         may_negate = lx.NEGATOR_HINT_RE.search(sent.group()) is not None
         regions: tuple[int, ...] = (lx.WHOLE,)
+        subject: Mention | None = None
         for c_start, c_end in _clauses(sent.group(), s_start):
             clause = text[c_start:c_end]
             named = _regions_in(clause)
@@ -122,7 +129,14 @@ def parse_caption(text: str, tolerance: float = 0.0) -> ParsedCaption:
                 negated = may_negate and bool(lx.NEGATION_BEFORE_RE.search(before) or lx.NEGATION_AFTER_RE.match(after))
                 clause_mentions.append(Mention(lx.class_of(m.group()), a, b, negated, regions))
             parsed.mentions.extend(clause_mentions)
-            if not any(not m.negated for m in clause_mentions):
+            if any(not m.negated for m in clause_mentions):
+                subject = next(m for m in clause_mentions if not m.negated)
+            elif subject is not None and not clause_mentions and _PARTICIPLE_RE.match(clause):
+                # "Water is the dominant class, covering an extra large amount of the image": the
+                # participle clause measures the previous clause's subject, in this clause's regions
+                clause_mentions = [Mention(subject.cls, subject.start, subject.end, False,
+                                           regions if (named or lx.WHOLE_IMAGE_RE.search(clause)) else subject.regions)]
+            else:
                 continue
             for m in lx.PROPORTION_RE.finditer(clause):
                 name, lo, hi = lx.PROPORTION_GROUPS[m.lastgroup]

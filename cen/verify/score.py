@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from cen import landcover
 from cen.verify import lexicon as lx
-from cen.verify.checks import CheckConfig, RegionTable, validate_counts
+from cen.verify.checks import CheckConfig, RegionTable, claim_bases, validate_counts
 from cen.verify.parse import ParsedCaption, parse_caption
 
 if TYPE_CHECKING:
@@ -55,7 +55,8 @@ def _score_parsed(parsed: ParsedCaption, counts: np.ndarray | RegionTable, confi
     )
     spatial = correct / len(claims) if claims else np.nan
     props = parsed.proportions
-    ok = sum(tab.proportion_ok(p.word, p.regions, p.cls, p.low, p.high, config)[0] for p in props)
+    ok = sum(tab.proportion_ok(p.word, p.regions, p.cls, p.low, p.high, config, of)[0]
+             for p, of in zip(props, claim_bases(parsed)))
     proportion = ok / len(props) if props else np.nan
     parts = [v for v in (precision, recall, spatial, proportion) if np.isfinite(v)]
     return {
