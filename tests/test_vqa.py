@@ -266,6 +266,14 @@ def test_build_with_nothing_to_ask_exits_1_and_writes_nothing(tmp_path, capsys):
     assert not list(workdir.glob(".vqa*"))  # no temporary left behind
 
 
+def test_duplicate_tile_ids_are_refused(tmp_path, capsys):
+    workdir, tiles = _workdir(tmp_path)
+    pd.concat([tiles, tiles.head(1)]).to_parquet(workdir / "tiles.parquet")
+    assert main(["vqa", "build", str(workdir), "-q"]) == 1
+    assert "tile_id 't0' occurs more than once" in capsys.readouterr().err
+    assert not (workdir / "vqa.parquet").exists()
+
+
 def test_eligible_column_is_respected(tmp_path, capsys):
     workdir, tiles = _workdir(tmp_path)
     tiles["eligible"] = [True, False, True, False]

@@ -84,6 +84,8 @@ def test_evaluate_accuracy_intervals_and_missing():
     assert ev.n_missing == 1 and ev.accuracy("all") == pytest.approx(31 / 42)
     with pytest.raises(KeyError, match="not questions"):
         scoring.evaluate(questions, {"nope": "yes"})
+    with pytest.raises(ValueError, match="more than one prediction"):
+        scoring.evaluate(questions, pd.DataFrame({"qid": ["p0", "p0"], "prediction": ["yes", "no"]}))
 
 
 def test_cli_evaluate(tmp_path, capsys):

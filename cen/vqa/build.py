@@ -288,6 +288,10 @@ def build_questions(workdir: str | Path, *, per_tile: int = 10, tasks: Iterable[
     out = Path(out) if out is not None else workdir / "vqa.parquet"
     tiles = read_table(tiles_path, ("tile_id", "label_path"), what="tiles table", made_by="notebook 01 / `cen tiles`")
     tiles = tiles.drop(columns=["geometry"], errors="ignore").reset_index(drop=True)
+    dup = tiles["tile_id"].astype(str).duplicated()
+    if dup.any():
+        raise ValueError(f"{tiles_path}: tile_id {tiles['tile_id'].astype(str)[dup].iloc[0]!r} occurs more than once "
+                         f"({int(dup.sum())} repeated rows); question ids would collide")
     mask, skipped = eligible_rows(tiles)
     rows = tiles[mask].reset_index(drop=True)
     split = (rows["split"].astype(object).where(rows["split"].notna(), "unsplit") if "split" in rows
@@ -335,7 +339,8 @@ def build_questions(workdir: str | Path, *, per_tile: int = 10, tasks: Iterable[
         if total == 0:
             write_failures(out, failures)
             raise RuntimeError(f"{tiles_path}: no question could be asked ({len(tiles)} tiles, {int(mask.sum())} "
-                               f"eligible, {n_read} label maps read, {len(failures)} unreadable); {out} not written")
+                               f"eligible, {n_read} label maps read, {len(failures)} unreadable; tasks asked: "
+                               f"{', '.join(tasks)}); {out} not written")
     write_failures(out, failures)
     if failures:
         skipped["label map unreadable"] = len(failures)

@@ -1,7 +1,8 @@
 """``location``: in which country / on which continent is the tile? (multiple choice)
 
 The tile centre (``lon``/``lat`` of the tiles table) is looked up in the same Natural Earth
-boundaries the coverage maps use (:mod:`cen.maps`); a centre in no country (open sea, or too
+boundaries the coverage maps count with (:func:`cen.places.locate`, 1:10m with small islands;
+:mod:`cen.maps` where that module is absent); a centre in no country (open sea, or too
 far from any polygon) is not asked. Four choices: for the country, three other countries of the
 same continent (filled from other continents only if the continent has too few); for the
 continent, three other continents.
@@ -37,18 +38,33 @@ TEMPLATES = {
 }
 
 
-def lookup(lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
-    """``country`` and ``continent`` of each point (degrees, WGS84); ``None`` where there is none."""
-    from cen import maps
+def _places():
+    """``cen.places`` (Natural Earth 1:10m, islands kept) where it exists, else None."""
+    try:
+        from cen import places
+    except ImportError:
+        return None
+    return places if hasattr(places, "locate") else None
 
+
+def lookup(lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
+    """``country`` and ``continent`` of each point (degrees, WGS84); ``None`` where there is none.
+
+    Uses :func:`cen.places.locate` (the boundaries the coverage maps count with) when the
+    package has it, else :func:`cen.maps.assign_countries`."""
     lon = np.asarray(lon, float)
     lat = np.asarray(lat, float)
     out = pd.DataFrame({"country": pd.Series([None] * len(lon), dtype=object),
                         "continent": pd.Series([None] * len(lon), dtype=object)})
     ok = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
     if ok.any():
-        pts = maps.sample_points(pd.DataFrame({"lon": lon[ok], "lat": lat[ok]}))
-        found = maps.assign_countries(pts)
+        places = _places()
+        if places is not None:
+            found = places.locate(lon[ok], lat[ok]).rename(columns={"country": "NAME", "continent": "CONTINENT"})
+        else:
+            from cen import maps
+
+            found = maps.assign_countries(maps.sample_points(pd.DataFrame({"lon": lon[ok], "lat": lat[ok]})))
         out.loc[ok, "country"] = found["NAME"].to_numpy(dtype=object)
         out.loc[ok, "continent"] = found["CONTINENT"].to_numpy(dtype=object)
     for col in ("country", "continent"):
@@ -59,9 +75,13 @@ def lookup(lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
 @lru_cache(maxsize=1)
 def countries_by_continent() -> dict[str, tuple[str, ...]]:
     """Country names per continent of the boundaries :func:`lookup` uses (sorted)."""
-    from cen import maps
+    places = _places()
+    if places is not None:
+        world = places.world_10m()
+    else:
+        from cen import maps
 
-    world = maps.countries()
+        world = maps.countries()
     out: dict[str, tuple[str, ...]] = {}
     for continent, names in world.groupby("CONTINENT")["NAME"]:
         if continent not in NOT_A_PLACE:
@@ -69,7 +89,7 @@ def countries_by_continent() -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _places(chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
+def _tile_places(chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
     meta, n = chunk.meta, len(chunk)
     country = meta["country"].to_numpy(dtype=object) if "country" in meta else np.full(n, None, object)
     continent = meta["continent"].to_numpy(dtype=object) if "continent" in meta else np.full(n, None, object)
@@ -78,12 +98,12 @@ def _places(chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
 
 def candidates(chunk: Chunk) -> np.ndarray:
     """``(n, 2)`` bool: the tile has a country / a continent."""
-    country, continent = _places(chunk)
+    country, continent = _tile_places(chunk)
     return np.stack([pd.notna(country), pd.notna(continent)], axis=1).reshape(len(chunk), 2) & chunk.usable()[:, None]
 
 
 def sample(chunk: Chunk, quota: np.ndarray, rng: np.random.Generator) -> Picks:
-    country, continent = _places(chunk)
+    country, continent = _tile_places(chunk)
     valid = candidates(chunk)
     rows, cols = pick(rng, valid, quota)
     if not len(rows):

@@ -238,7 +238,10 @@ def _as_mapping(predictions: Any) -> dict[str, Any]:
         col = "prediction" if "prediction" in predictions else None
         if "qid" not in predictions or col is None:
             raise KeyError(f"predictions need columns 'qid' and 'prediction' (got {', '.join(map(str, predictions.columns))})")
-        return dict(zip(predictions["qid"].astype(str), predictions[col]))
+        qids = predictions["qid"].astype(str)
+        if qids.duplicated().any():
+            raise ValueError(f"predictions: qid {qids[qids.duplicated()].iloc[0]!r} has more than one prediction")
+        return dict(zip(qids, predictions[col]))
     if isinstance(predictions, pd.Series):
         return {str(k): v for k, v in predictions.items()}
     return {str(k): v for k, v in dict(predictions).items()}
