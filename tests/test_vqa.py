@@ -308,3 +308,20 @@ def test_every_template_is_worded_for_its_task():
             for _, text in items:
                 assert text.endswith(("?", ".")) and "{" not in text.replace("{a}", "").replace(
                     "{b}", "").replace("{region}", "")
+
+
+def test_views_balance_and_ablation_sets(tmp_path):
+    from cen.vqa import views
+
+    workdir, _ = _workdir(tmp_path, n_tiles=4)
+    q = pd.read_parquet(vqa.build_questions(workdir, per_tile=15, progress=False).path)
+    bal = views.balance_table(q).set_index("task")
+    assert bal.loc["presence", "yes_share"] == (q.loc[q["task"] == "presence", "answer"] == "yes").mean()
+    assert np.isnan(bal.loc["area", "yes_share"]) and 0 < bal.loc["area", "top_position_share"] <= 1
+    pd.DataFrame({"tile_id": ["t0", "t1"], "paradigm": "gpt35", "text": "x"}).to_parquet(workdir / "captions_no_size.parquet")
+    pd.DataFrame({"tile_id": ["t0"], "text": "x"}).to_parquet(workdir / "captions_verified.parquet")
+    sets = views.ablation_sets(workdir, q)
+    assert sets["variant"].tolist() == ["no_size"] and sets["rows"].tolist() == [2]
+    want = int((q["task"].isin(["area", "dominant"]) & q["tile_id"].isin(["t0", "t1"])).sum())
+    assert sets["questions"].tolist() == [want] and want > 0
+    assert views.ablation_sets(tmp_path / "nowhere").empty

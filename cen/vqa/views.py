@@ -101,14 +101,36 @@ def plot_examples(questions: pd.DataFrame, workdir: str | Path, *, per_task: int
     return fig
 
 
-def ablation_sets(workdir: str | Path) -> pd.DataFrame:
-    """The caption variant sets (``captions_<variant>.parquet``) in a workdir: variant, file, rows."""
+ABLATION_PROBES: dict[str, tuple[str, ...]] = {
+    "full": (),
+    "no_size": ("area", "dominant"),
+    "no_position": ("presence", "relative_position", "referring"),
+    "classes_only": ("area", "dominant", "presence", "relative_position", "referring", "adjacency", "counting"),
+}
+"""Caption variant -> the question tasks whose answers depend on what the variant leaves out
+(proportion words: area and dominant; region sentences: regional presence, relative position,
+boxes; everything but the class list: all label tasks)."""
+
+
+def ablation_sets(workdir: str | Path, questions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The caption variant sets (``captions_<variant>.parquet``) in a workdir: variant, file, rows,
+    and with ``questions`` the tasks that probe what the variant removes and how many such
+    questions the table has on the variant's tiles."""
     import pyarrow.parquet as pq
 
     rows = []
     for path in sorted(Path(workdir).glob("captions_*.parquet")):
         variant = path.stem[len("captions_"):]
-        if variant in ("verified",) or variant.endswith("_failures"):
+        if variant in ("verified",) or variant.endswith("_failures") or not variant:
             continue
-        rows.append({"variant": variant, "file": path.name, "rows": pq.ParquetFile(path).metadata.num_rows})
-    return pd.DataFrame(rows, columns=["variant", "file", "rows"])
+        rec = {"variant": variant, "file": path.name, "rows": pq.ParquetFile(path).metadata.num_rows,
+               "probed_by": ", ".join(ABLATION_PROBES.get(variant, ())), "questions": np.nan}
+        if questions is not None:
+            tiles = set(pd.read_parquet(path, columns=["tile_id"])["tile_id"].astype(str))
+            probes = ABLATION_PROBES.get(variant, ())
+            sel = questions["task"].isin(probes) & questions["tile_id"].astype(str).isin(tiles)
+            if variant == "no_position":
+                sel &= (questions["region"] != "whole") | (questions["task"] != "presence")
+            rec["questions"] = int(sel.sum())
+        rows.append(rec)
+    return pd.DataFrame(rows, columns=["variant", "file", "rows", "probed_by", "questions"])
