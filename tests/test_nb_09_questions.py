@@ -23,9 +23,12 @@ def test_nb09_questions_of_the_demo_tiles(smoke_report):
     assert rec["prior_overall"] < rec["oracle_accuracy"]
     assert rec["chance"]["presence"] == rec["chance"]["adjacency"] == 0.5
     assert rec["chance"]["area"] == 0.2 and rec["chance"]["dominant"] == 0.25
-    # balance: yes/no within 40-60 %; no choice position beyond its share of the dealt blocks
+    # balance: yes/no within 40-60 % (a task of a handful of questions: yes and no one apart at most);
+    # no choice position beyond its share of the dealt blocks
     for task, share in rec["yes_share"].items():
-        assert 0.4 <= share <= 0.6, (task, share)
+        n = per_task[task]
+        yes = round(share * n)
+        assert 0.4 <= share <= 0.6 or abs(yes - (n - yes)) <= 1, (task, share, n)
     for task, share in rec["top_position_share"].items():
         n = per_task[task]
         assert share * n <= math.ceil(n / CHOICES[task]) + 1e-9, (task, share, n)

@@ -42,8 +42,9 @@ Semantics, followed exactly:
   :mod:`~cen.vqa.adjacency`, :mod:`~cen.vqa.relative_position`, :mod:`~cen.vqa.location`,
   :mod:`~cen.vqa.season`, :mod:`~cen.vqa.referring`.
 
-Balance: each yes/no question draws its target answer, and the build keeps each yes/no task's
-share of "yes" within 45-55 % (dropping surplus questions); the correct choice of a
+Balance: yes/no questions get their target answers dealt evenly, and the build keeps each yes/no
+task's share of "yes" within 45-55 % by dropping surplus questions (or, for a task with only a
+handful of questions, yes and no at most one apart); the correct choice of a
 multiple-choice question is placed from shuffled blocks of positions, so no position holds
 much more than ``1/k`` of a task's correct answers. Seeded: the same tiles table, seed and
 chunk size give the same table.

@@ -12,7 +12,8 @@ Per tile, ``per_tile`` questions are shared out over the tasks asked, one round 
 order), so a tile gets ``per_tile`` questions unless it has fewer to offer; the tasks share
 them evenly where they can. After each chunk, yes/no
 questions of a task whose running share of "yes" has left 45-55 % are dropped at random from the
-majority answer until it is back inside (counted in :attr:`BuildResult.dropped`).
+majority answer until it is back inside, or until yes and no differ by one question (a task with
+three questions can be 2 : 1); the drops are counted in :attr:`BuildResult.dropped`.
 """
 
 from __future__ import annotations

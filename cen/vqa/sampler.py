@@ -104,10 +104,11 @@ def pick(rng: np.random.Generator, valid: np.ndarray, quota: np.ndarray, *, answ
          n_answers: int = 0, bonus: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Choose up to ``quota[i]`` distinct valid candidates of each row of ``valid`` ``(n, K)``.
 
-    For each slot every row draws a target answer code uniformly from ``0 .. n_answers - 1``
-    and prefers candidates whose ``answer`` code ``(n, K)`` matches it (others only when none
-    does); ``bonus`` ``(n, K)`` (< 4) raises some candidates among equals. Returns
-    ``(rows, columns)`` of the chosen candidates, row-major.
+    For each slot every row gets a target answer code, dealt from shuffled blocks of
+    ``0 .. n_answers - 1`` (so the targets of a chunk are as even as they can be), and prefers
+    candidates whose ``answer`` code ``(n, K)`` matches it (others only when none does);
+    ``bonus`` ``(n, K)`` (< 4) raises some candidates among equals. Returns ``(rows, columns)``
+    of the chosen candidates, row-major.
     """
     n, k = valid.shape
     quota = np.minimum(np.asarray(quota, np.int64), valid.sum(axis=1))
@@ -117,12 +118,14 @@ def pick(rng: np.random.Generator, valid: np.ndarray, quota: np.ndarray, *, answ
         score = rng.random((n, k))
         if bonus is not None:
             score += bonus
+        ok = np.flatnonzero(quota > s)
         if answer is not None and n_answers:
-            target = rng.integers(0, n_answers, n)
+            target = np.zeros(n, np.int64)
+            blocks = -(-len(ok) // n_answers)
+            target[ok] = np.concatenate([rng.permutation(n_answers) for _ in range(blocks)])[: len(ok)] if blocks else []
             score += 4.0 * (answer == target[:, None])
         score[used] = -np.inf
         best = score.argmax(axis=1)
-        ok = np.flatnonzero(quota > s)
         rows.append(ok)
         cols.append(best[ok])
         used[ok, best[ok]] = True
