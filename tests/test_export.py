@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -218,6 +219,22 @@ def test_resume_rewrites_only_missing_or_changed_shards_and_removes_stale_ones(i
     assert again.written == [shards[1].name]
     assert {k: v for k, v in snapshot(out).items() if k not in (shards[1].name, "manifest.json")} == \
         {k: v for k, v in before.items() if k != "manifest.json"}
+    # a source image rewritten: only the shard that holds it is written again
+    sample = json.loads((out / "shards.json").read_text())
+    assert sample["counts"]["captions"]
+    with tarfile.open(shards[0]) as tar:
+        key = tar.getnames()[0].split(".")[0]
+        meta = json.loads(tar.extractfile(f"{key}.json").read())
+    tiles = tiling.read_tiles_table(imaged_workdir / "tiles.parquet").set_index("tile_id")
+    png = Path(resolve_path(tiles.at[meta["tile_id"], "rgb_png_path"], imaged_workdir))
+    copy = png.read_bytes()
+    try:
+        os.utime(png, ns=(png.stat().st_atime_ns, png.stat().st_mtime_ns + 10**9))
+        changed = export(imaged_workdir, out, "wds", shard_size=1, progress=False)
+        holders = [s.name for s in shards if f"{meta['tile_id']}__".encode() in (out / s.name).read_bytes()]
+        assert sorted(changed.written) == sorted(holders) and shards[0].name in holders
+    finally:
+        png.write_bytes(copy)
     bigger = export(imaged_workdir, out, "wds", shard_size=100, progress=False)
     assert sorted(p.name for p in out.glob("*.tar")) == sorted(
         f"captions-{s}-000000.tar" for s in bigger.counts["captions"])
@@ -254,7 +271,7 @@ def test_cli_accounts_and_exits_non_zero_when_nothing_is_done(imaged_workdir, tm
     assert "captions" in out and "skipped 1 (verification status 'rejected' (not accepted): 1)" in out
     assert main(["export", str(imaged_workdir), str(tmp_path / "p"), "--format", "hf", "--split", "nosuch"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "nothing to export" in err[0]
+    assert len(err) == 1 and "no caption to export" in err[0]
     assert main(["export", str(tmp_path / "nowhere"), str(tmp_path / "q"), "--format", "hf"]) == 1
     assert "tiles.parquet" in capsys.readouterr().err
 
@@ -271,3 +288,64 @@ def test_missing_source_file_is_a_failed_sample_and_exit_2(imaged_workdir, tmp_p
     captured = capsys.readouterr()
     assert "failed 2" in captured.out or "failed 1" in captured.out
     assert first["tile_id"] in captured.err
+
+
+def test_a_killed_export_resumes_at_the_first_unfinished_shard(imaged_workdir, tmp_path, monkeypatch):
+    import cen.export.wds as wds_format
+
+    out = tmp_path / "wds"
+    real_add, calls = wds_format._add, {"n": 0}
+
+    def dies_in_the_third_shard(tar, name, data):
+        if name.endswith(".png") and ".label" not in name and ".b" not in name:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise KeyboardInterrupt
+        real_add(tar, name, data)
+
+    monkeypatch.setattr(wds_format, "_add", dies_in_the_third_shard)
+    with pytest.raises(KeyboardInterrupt):
+        export(imaged_workdir, out, "wds", shard_size=1, progress=False)
+    monkeypatch.setattr(wds_format, "_add", real_add)
+    manifest = read_manifest(out)
+    assert manifest["complete"] is False and len([f for f in manifest["files"] if f.endswith(".tar")]) == 2
+    assert not list(out.glob(".*.tmp*")), "no temporary file is left behind"
+    done = {k: v for k, v in snapshot(out).items() if k.endswith(".tar")}
+    resumed = export(imaged_workdir, out, "wds", shard_size=1, progress=False)
+    assert set(resumed.kept) >= set(done) and not set(resumed.written) & set(done)
+    assert read_manifest(out)["complete"] is True and verify_export(out) == []
+
+
+def test_hostile_inputs_end_in_one_line_errors(smoke_workdir, tmp_path, capsys):
+    from cen.cli import main
+
+    assert main(["export", str(smoke_workdir), str(tmp_path / "o"), "--format", "hf", "--shard-size", "0"]) == 1
+    assert "shard size must be a whole number of rows >= 1" in capsys.readouterr().err
+    # the export folder is the workdir itself: refused, nothing of the workdir touched
+    before = snapshot(smoke_workdir)
+    assert main(["export", str(smoke_workdir), str(smoke_workdir), "--format", "llava"]) == 1
+    assert "not empty and holds no manifest.json" in capsys.readouterr().err
+    assert snapshot(smoke_workdir) == before
+    # two tile ids that differ only in characters an export id cannot hold
+    clash = tmp_path / "clash"
+    shutil.copytree(smoke_workdir, clash)
+    tiles = tiling.read_tiles_table(clash / "tiles.parquet")
+    caps = pd.read_parquet(clash / "captions_verified.parquet")
+    a, b = sorted(set(caps["tile_id"]))[:2]
+    renamed = {a: "tile.one", b: "tile-one"}
+    tiles["tile_id"] = tiles["tile_id"].replace(renamed)
+    caps["tile_id"] = caps["tile_id"].replace(renamed)
+    tiling.write_tiles_table(clash / "tiles.parquet", tiles)
+    caps.to_parquet(clash / "captions_verified.parquet")
+    assert main(["export", str(clash), str(tmp_path / "p"), "--format", "wds"]) == 1
+    assert "give the same export id" in capsys.readouterr().err
+
+
+def test_hf_folder_loads_by_its_card_configs(imaged_workdir, tmp_path, monkeypatch):
+    import datasets
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    out = tmp_path / "hf"
+    result = export(imaged_workdir, out, "hf", progress=False)
+    ds = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))
+    assert {s: len(ds[s]) for s in ds} == result.counts["captions"]

@@ -140,3 +140,23 @@ def test_absent_extras_are_simply_not_exported(exports):
     from cen.export import read_manifest
 
     assert set(read_manifest(root / "hf")["counts"]) == {"captions"}
+
+
+def test_questions_made_by_cen_vqa_export(tmp_path_factory, tmp_path):
+    from cen.cli import main
+    from test_export_helpers import smoke_workdir_once
+
+    workdir = tmp_path / "wd"
+    shutil.copytree(smoke_workdir_once(tmp_path_factory), workdir)
+    assert main(["vqa", "build", str(workdir), "--per-tile", "4", "--seed", "0"]) == 0
+    vqa = pd.read_parquet(workdir / "vqa.parquet")
+    result = export(workdir, tmp_path / "llava", "llava", progress=False)
+    assert sum(result.counts["vqa"].values()) == len(vqa)
+    records = [r for s in result.counts["vqa"] for r in json.loads((tmp_path / "llava" / f"vqa_{s}.json").read_text())]
+    by_id = {r["id"]: r for r in records}
+    assert len(by_id) == len(vqa)
+    for q in vqa.itertuples():
+        rec = by_id[f"{q.tile_id}__{q.qid.removeprefix(q.tile_id + '/').replace('/', '-')}"]
+        assert rec["conversations"][0]["value"] == f"<image>\n{q.question}"
+        assert rec["conversations"][1]["value"] == q.answer
+        assert rec["metadata"]["answer_value"] == q.answer_value

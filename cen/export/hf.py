@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from cen.export import card
 from cen.export.base import extra_kinds, has_label, iter_split, records
 from cen.export.samples import Samples, public_columns, safe_key
-from cen.export.writer import ExportWriter, Fingerprint, iter_chunks, n_shards, sha256_bytes, sha256_file
+from cen.export.writer import ExportWriter, Fingerprint, iter_chunks, n_shards, source_stamp
 
 ROW_GROUP = 64
 """Rows per Parquet row group (the unit a reader decodes and a writer holds in memory)."""
@@ -95,13 +95,11 @@ def write(samples: Samples, writer: ExportWriter, *, shard_size: int = 1000, pro
 
     def digest(path: str) -> str:
         if path not in hashes:
-            hashes[path] = sha256_file(path)
+            hashes[path] = source_stamp(path)
         return hashes[path]
 
     def read(path: str) -> bytes:
-        data = Path(path).read_bytes()
-        hashes[path] = sha256_bytes(data)
-        return data
+        return Path(path).read_bytes()
 
     for set_name, frame in samples.sets.items():
         counts[set_name] = {}

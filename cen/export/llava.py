@@ -51,10 +51,11 @@ def instruction_for(sample_id: str, seed: int = 0, pool: tuple[str, ...] = CAPTI
 
 
 def question_text(row) -> str:
-    """A question with its lettered options (multiple choice) as the human turn."""
+    """A question as the human turn; multiple choice gets its lettered options unless the
+    question already ends with them (``cen vqa`` writes an ``Options:`` line)."""
     text = str(row["question"])
     choices = row.get("choices")
-    if row.get("format") == "multiple_choice" and isinstance(choices, list) and choices:
+    if row.get("format") == "multiple_choice" and isinstance(choices, list) and choices and "Options:" not in text:
         letters = "ABCDEFGHIJ"
         text += "\n" + "\n".join(f"{letters[i]}. {c}" for i, c in enumerate(choices))
     return text

@@ -26,6 +26,11 @@ NEEDS_IMAGE = {"llava"}
 """Formats whose samples are nothing without an image (skipped, with the reason, when there is none)."""
 
 
+def _check_shard_size(shard_size: int) -> None:
+    if not isinstance(shard_size, int) or shard_size < 1:
+        raise ExportError(f"shard size must be a whole number of rows >= 1, got {shard_size!r}")
+
+
 def _run(samples: Samples, out: str | Path, fmt: str, *, options: dict, shard_size: int, seed: int,
          multispectral: bool, progress: bool) -> ExportResult:
     if fmt not in FORMATS:
@@ -40,12 +45,12 @@ def _run(samples: Samples, out: str | Path, fmt: str, *, options: dict, shard_si
                 samples.sets[name] = frame[~none].reset_index(drop=True)
     failed = check_files(samples, multispectral)
     samples.skipped = pd.concat([s for s in skipped if len(s)] or [samples.skipped], ignore_index=True)
-    if not any(len(f) for f in samples.sets.values()):
+    if not len(samples.sets.get("captions", ())):
         reasons = samples.skipped_counts()
         why = "; ".join(f"{r}: {n}" for r, n in reasons.items()) or "no captions"
         if len(failed):
             why += f"; failed {len(failed)} (e.g. {failed['error'].iloc[0]})"
-        raise ExportError(f"{samples.root}: nothing to export ({why})")
+        raise ExportError(f"{samples.root}: no caption to export ({why})")
     samples.sets = {k: v for k, v in samples.sets.items() if len(v)}
     module = import_module(f"cen.export.{fmt}")
     with ExportWriter(out, fmt, options) as writer:
@@ -72,6 +77,7 @@ def export(
     ``llava``/``coco`` as files); ``shard_size``: rows per shard (``hf``, ``wds``); ``seed``:
     the LLaVA instruction draw; ``extras``: also ``vqa.parquet`` / ``captions_<variant>.parquet``.
     """
+    _check_shard_size(shard_size)
     samples = workdir_samples(workdir, images=images, splits=splits, captions=captions, paradigms=paradigms,
                               label_as_image=label_as_image, extras=extras)
     options = {"images": images, "splits": list(splits or []), "captions": captions,
@@ -88,6 +94,7 @@ def export_release(
     """Export the downloaded ChatEarthNet release (:mod:`cen.export.release`) like a workdir."""
     from cen.export.release import release_samples
 
+    _check_shard_size(shard_size)
     samples = release_samples(release_dir, images=images, splits=splits, paradigms=paradigms, progress=progress)
     options = {"release": True, "images": images, "splits": list(splits or []), "paradigms": list(paradigms or []),
                "shard_size": shard_size, "seed": seed}

@@ -300,9 +300,14 @@ def _caption_rows(table: pd.DataFrame, tiles: pd.DataFrame, set_name: str, capti
             skipped.append({"set": set_name, "tile_id": tile_id, "key": key, "reason": reason})
         texts.append(text)
     rows["caption"] = texts
-    dup = rows["id"].duplicated()
+    dup = rows["id"].duplicated(keep=False)
     if dup.any():
-        raise ValueError(f"{source}: caption {rows.loc[dup, 'id'].iloc[0]} (tile_id + paradigm) occurs twice")
+        first = rows.loc[dup, "id"].iloc[0]
+        tiles_of = sorted(set(rows.loc[rows["id"] == first, "tile_id"]))
+        if len(tiles_of) > 1:
+            raise ValueError(f"{source}: tile ids {tiles_of[0]!r} and {tiles_of[1]!r} give the same export id {first!r} "
+                             f"(characters outside [A-Za-z0-9_-] become '-'); rename one of the tiles")
+        raise ValueError(f"{source}: caption {first} (tile_id + paradigm) occurs twice")
     rows = rows[keep]
     meta = [c for c in CAPTION_META if c in rows.columns]
     out = rows[["id", "tile_id", "paradigm", "caption", *meta]].copy()
@@ -328,7 +333,7 @@ def _vqa_rows(table: pd.DataFrame, tiles: pd.DataFrame, source: str, skipped: li
             raise ValueError(f"{source}: missing column {col!r}")
     rows = table.reset_index(drop=True).copy()
     rows["tile_id"] = rows["tile_id"].astype(str)
-    rows["id"] = [sample_id(t, q) for t, q in zip(rows["tile_id"], rows["qid"].astype(str))]
+    rows["id"] = [sample_id(t, q.removeprefix(f"{t}/")) for t, q in zip(rows["tile_id"], rows["qid"].astype(str))]
     if rows["id"].duplicated().any():
         raise ValueError(f"{source}: question {rows.loc[rows['id'].duplicated(), 'id'].iloc[0]} occurs twice")
     known = rows["tile_id"].isin(tiles.index)

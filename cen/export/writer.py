@@ -6,7 +6,8 @@
   (temporary name, then rename), so a killed run leaves no half file under the final name.
 * **Resumable, nothing unchanged rewritten**: :meth:`ExportWriter.put_bytes` keeps a file that
   already holds the same bytes; :meth:`ExportWriter.shard` keeps a shard whose *inputs
-  fingerprint* (ids, metadata and the sha256 of every member, see :class:`Fingerprint`) matches
+  fingerprint* (ids, metadata, and size and modification time of every member file, see
+  :class:`Fingerprint` and :func:`source_stamp`) matches
   the manifest entry written when it was made and whose file is as it was left (same size and
   modification time as recorded, else the same sha256). The manifest is saved after each
   shard, so a run killed midway resumes at the first unfinished shard.
@@ -74,9 +75,17 @@ def read_manifest(out: str | Path) -> dict[str, Any] | None:
     return data
 
 
+def source_stamp(path: str | Path) -> str:
+    """``size:mtime_ns`` of a source file: what a shard's fingerprint records of each member file
+    (as make and rsync do: a file rewritten gets a new time; reading and hashing every source
+    again would make a resume cost as much as the first run)."""
+    st = os.stat(path)
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 class Fingerprint:
     """What a shard is made of: an order-sensitive sha256 over each member's id, metadata JSON and
-    file hashes. Equal fingerprints mean the shard's content would be the same."""
+    file stamps. Equal fingerprints mean the shard's content would be the same."""
 
     def __init__(self, salt: str = "") -> None:
         self._h = hashlib.sha256(salt.encode())
