@@ -254,3 +254,87 @@ def test_demo_captions_have_zero_flags_and_full_consistency(demo_captions):
     scores = score_table(caps["text"], counts)
     assert (scores["score"] == 1.0).all()
     assert isinstance(caps, pd.DataFrame)
+
+
+# ----------------------------------------------------------------------------------------------
+# the attribute ablation: contexts for LLMs, `cen generate --attributes`
+
+
+def test_attribute_contexts_carry_only_their_attributes():
+    lab = np.full((256, 256), 3, np.uint8)
+    lab[:128, :128] = 1
+    lab[200:, 200:] = 6
+    counts = region_counts(lab)
+    assert T.attribute_context(counts, "full") is None
+    no_size = T.attribute_context(counts, "no_size")
+    assert no_size.startswith("The land cover types present, in class order, are: water; tree; crop; \n")
+    assert "The top left contains: water.\n" in no_size and "The bottom right contains: tree, crop.\n" in no_size
+    assert not re.search(r"small|large|medium|most|least", no_size)
+    no_position = T.attribute_context(counts, "no_position")
+    assert no_position == ("The overall land cover distributions from most to least are: tree (large); water (medium); "
+                           "crop (extra small); \n")
+    assert not lexicon.REGION_RE.search(no_position)
+    assert T.attribute_context(counts, "classes_only") == "The land cover types present, in class order, are: water; tree; crop; \n"
+    with pytest.raises(ValueError, match="unknown attributes variant 'no_colour'"):
+        T.attribute_context(counts, "no_colour")
+
+
+@pytest.fixture
+def smoke_workdir(tmp_path):
+    from cen.sources.demo import build_demo_tiles
+    from cen.stats import compute_stats
+
+    build_demo_tiles(tmp_path, smoke=True)
+    compute_stats(tmp_path / "tiles.parquet", tmp_path / "stats.parquet", progress=False)
+    return tmp_path
+
+
+def test_cli_writes_parallel_caption_sets(smoke_workdir, capsys):
+    from cen.cli import main
+    from cen.stats import counts_from_table, read_stats
+
+    wd = smoke_workdir
+    assert main(["generate", "--workdir", str(wd)]) == 0
+    assert main(["generate", "--workdir", str(wd), "--attributes", "no_size", "--attributes", "classes_only",
+                 "--attributes", "full"]) == 0
+    assert "captions_no_size.parquet (6 rows, attributes no_size)" in capsys.readouterr().out
+    base = pd.read_parquet(wd / "captions.parquet")
+    assert "attributes" not in base.columns
+    counts = dict(zip(read_stats(wd / "stats.parquet")["tile_id"], counts_from_table(read_stats(wd / "stats.parquet"))))
+    for variant in ("no_size", "classes_only", "full"):
+        v = pd.read_parquet(wd / f"captions_{variant}.parquet")
+        assert list(v.columns) == [*base.columns, "attributes"] and (v["attributes"] == variant).all()
+        assert v[["tile_id", "paradigm"]].equals(base[["tile_id", "paradigm"]])
+        for t, p, text in zip(v["tile_id"], v["paradigm"], v["text"]):
+            seed = 0 if p == "gpt35" else 1_000_003
+            assert text == caption_from_counts(counts[t], seed=seed, attributes=variant)
+    assert pd.read_parquet(wd / "captions_full.parquet")["text"].equals(base["text"])
+
+
+def test_llm_attribute_variant_through_a_local_server(smoke_workdir, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from openai_server import OpenAIServer
+
+    from cen.generate.runner import GenerateConfig, build_workdir_requests, generate_attributes_for_workdir
+    from cen.prompting import load_template, messages_hash
+
+    wd = smoke_workdir
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-local-test")
+    requests = build_workdir_requests(wd, ["gpt35"], attributes="no_position")
+    system = load_template(T.ATTRIBUTES_TEMPLATE).texts["system.txt"]
+    assert all(r.messages[0]["content"] == system and r.template_version == f"{T.ATTRIBUTES_TEMPLATE}@1" for r in requests)
+    assert all("from most to least" in r.messages[1]["content"] and "top left" not in r.messages[1]["content"]
+               for r in requests)
+    with OpenAIServer() as server:
+        cfg = GenerateConfig(backend="openai", base_url=server.base_url, model="local-model", progress=False)
+        res = generate_attributes_for_workdir(wd, "no_position", cfg, paradigms=["gpt35"], cache_path=wd / "c.sqlite")
+        sent = {e["messages_sha"] for e in server.log if e.get("path", "").startswith("/v1/chat")}
+        with pytest.raises(ValueError, match="gpt35 only"):
+            generate_attributes_for_workdir(wd, "no_size", cfg, paradigms=["gpt35", "gpt4v"])
+    assert sent == {messages_hash(r.messages) for r in requests}
+    table = pd.read_parquet(wd / "captions_no_position.parquet")
+    assert len(table) == len(requests) and (table["attributes"] == "no_position").all()
+    assert table["status"].isin(["ok"]).all() and res.counts == {"ok": len(requests)}

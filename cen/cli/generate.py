@@ -98,6 +98,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         temperature=args.temperature, prices=prices, recover_in_flight=args.recover_in_flight,
         recover_grace=args.recover_wait, adapt_rate=not args.no_adapt_rate,
     )
+    if args.attributes:
+        return _generate_attributes(args, cfg, paradigms)
     res = generate_for_workdir(args.workdir, cfg, paradigms=paradigms, cache_path=args.cache, requests=requests)
     for note in res.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -116,6 +118,24 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         print(f"cen generate: {len(asked) - len(missing)} of {len(asked)} asked captions have an answer", file=sys.stderr)
         return 2
     return 0
+
+
+def _generate_attributes(args: argparse.Namespace, cfg, paradigms: list[str]) -> int:
+    """``--attributes``: one parallel caption set per variant, ``captions_<variant>.parquet``."""
+    from cen.generate.console import caption_line, failure_lines, missing_rows
+    from cen.generate.runner import generate_attributes_for_workdir
+
+    code = 0
+    for variant in dict.fromkeys(args.attributes):
+        res = generate_attributes_for_workdir(args.workdir, variant, cfg, paradigms=paradigms, limit=args.limit,
+                                              cache_path=args.cache)
+        print(caption_line(res))
+        print(f"wrote {Path(args.workdir) / f'captions_{variant}.parquet'} ({len(res.merged)} rows, attributes {variant})")
+        missing = missing_rows(res.merged, res.captions)
+        for line in failure_lines(missing):
+            print(f"cen generate: {line}", file=sys.stderr)
+        code = 2 if len(missing) else code
+    return code
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -158,4 +178,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recover-wait", type=float, help="with --recover-in-flight: seconds after a killed run sent a "
                    "request before its stored answer is looked up [--timeout]")
     p.add_argument("--estimate", action="store_true", help="only print the token and cost estimate")
+    p.add_argument("--attributes", action="append", choices=["full", "no_size", "no_position", "classes_only"],
+                   help="repeatable: write the attribute-ablation caption set captions_VARIANT.parquet instead of "
+                   "captions.parquet (template backend: from the counts; openai: prompt cen-gpt35-attributes-v1, "
+                   "--paradigm gpt35)")
     p.set_defaults(func=_cmd_generate)

@@ -116,6 +116,9 @@ class GenerateConfig:
     batch_max_requests: int = 50_000
     seed: int = 0
     """Wording seed of the template backend."""
+    attributes: str | None = None
+    """Attribute variant of an ablation run (``cen.generate.template.ATTRIBUTE_VARIANTS``): the template
+    backend writes that variant and the captions table gets an ``attributes`` column; None: a normal run."""
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -250,7 +253,7 @@ def _run_template(outcomes: list[Outcome], cfg: GenerateConfig) -> None:
             continue
         t0 = time.perf_counter()
         seed = cfg.seed + _PARADIGM_SEED_OFFSET.get(o.request.paradigm, 0)  # different wording per paradigm
-        o.captions = [caption_from_counts(np.asarray(c), seed=seed) for c in counts]
+        o.captions = [caption_from_counts(np.asarray(c), seed=seed, attributes=cfg.attributes or "full") for c in counts]
         o.text = "\n\n".join(o.captions)
         o.status, o.model_returned, o.via, o.attempts = "ok", "template", "template", 1
         o.latency_s = time.perf_counter() - t0
@@ -448,7 +451,10 @@ def captions_frame(outcomes: Sequence[Outcome], cfg: GenerateConfig) -> pd.DataF
                 "raw_text": o.text if o.status == "unsplittable" else None, "generated_at": now,
                 "generate_version": GENERATE_VERSION,
             })
-    return pd.DataFrame(rows, columns=list(CAPTION_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(CAPTION_COLUMNS))
+    if cfg.attributes is not None:  # a caption set of the attribute ablation (captions_<variant>.parquet)
+        frame["attributes"] = cfg.attributes
+    return frame
 
 
 def merge_captions(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
@@ -500,11 +506,14 @@ def check_stats_rows(stats: pd.DataFrame, source: str) -> None:
 
 def build_workdir_requests(workdir: str | Path, paradigms: Sequence[str] = ("gpt35",), *, limit: int | None = None,
                            templates: Mapping[str, str] | None = None, model: str | None = None,
-                           rgb: bool = False, compat: bool | None = None) -> list[PromptRequest]:
+                           rgb: bool = False, compat: bool | None = None,
+                           attributes: str | None = None) -> list[PromptRequest]:
     """Prompt requests for the tiles of a run's ``stats.parquet`` (first ``limit`` tiles).
 
     ``gpt4v`` also reads the label maps (and with ``rgb=True`` the Sentinel-2 pictures) through
-    ``tiles.parquet``; paths in it are resolved from ``workdir``.
+    ``tiles.parquet``; paths in it are resolved from ``workdir``. ``attributes``: gpt35 requests of
+    an ablation variant (``cen.generate.template.attribute_contexts``, template
+    ``cen-gpt35-attributes-v1``).
     """
     from cen.prompting import build_requests, load_label_maps, load_rgb
     from cen.stats import read_stats
@@ -517,6 +526,11 @@ def build_workdir_requests(workdir: str | Path, paradigms: Sequence[str] = ("gpt
     check_stats_rows(stats, source)
     if limit is not None:
         stats = stats.head(int(limit))
+    if attributes is not None:
+        from cen.generate.template import ATTRIBUTES_TEMPLATE, attribute_contexts
+
+        stats = attribute_contexts(stats, attributes)
+        templates = {"gpt35": ATTRIBUTES_TEMPLATE, **(templates or {})}
     requests: list[PromptRequest] = []
     for paradigm in dict.fromkeys(paradigms):
         template = (templates or {}).get(paradigm)
@@ -533,6 +547,28 @@ def build_workdir_requests(workdir: str | Path, paradigms: Sequence[str] = ("gpt
         else:
             requests += build_requests(stats, paradigm, template=template, model=model, compat=compat, source=source)
     return requests
+
+
+def generate_attributes_for_workdir(workdir: str | Path, attributes: str, config: GenerateConfig | None = None, *,
+                                    paradigms: Sequence[str] = DEFAULT_PARADIGMS, limit: int | None = None,
+                                    cache_path: str | Path | None = None) -> GenerationResult:
+    """One caption set of the attribute ablation: ``captions_<attributes>.parquet`` in ``workdir``,
+    keyed like ``captions.parquet`` (``tile_id``, ``paradigm``) with the same columns plus
+    ``attributes``. The template backend writes the variant from the counts; the openai backend
+    asks with ``cen-gpt35-attributes-v1`` (gpt35 only: a GPT-4V label map shows every attribute)."""
+    import dataclasses
+
+    from cen.generate.template import ATTRIBUTE_VARIANTS
+
+    if attributes not in ATTRIBUTE_VARIANTS:
+        raise ValueError(f"unknown attributes variant {attributes!r}; expected one of {', '.join(ATTRIBUTE_VARIANTS)}")
+    cfg = dataclasses.replace(config or GenerateConfig(), attributes=attributes)
+    if cfg.backend != "template" and "gpt4v" in paradigms:
+        raise ValueError("attribute variants for a language model are gpt35 only (the GPT-4V label map shows every "
+                         "size and position); use --paradigm gpt35")
+    requests = build_workdir_requests(workdir, paradigms, limit=limit, model=cfg.model, attributes=attributes)
+    return generate_for_workdir(workdir, cfg, paradigms=paradigms, cache_path=cache_path,
+                                out_name=f"captions_{attributes}.parquet", requests=requests)
 
 
 def generate_for_workdir(workdir: str | Path, config: GenerateConfig | None = None, *,

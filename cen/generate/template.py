@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -44,6 +44,9 @@ from cen.landcover import BOTTOM_LEFT as BL
 from cen.landcover import BOTTOM_RIGHT as BR
 from cen.landcover import MIDDLE as MID
 from cen.landcover import N_INDICES, REGIONS, WHOLE, class_names
+
+if TYPE_CHECKING:
+    import pandas as pd
 from cen.landcover import TOP_LEFT as TL
 from cen.landcover import TOP_RIGHT as TR
 
@@ -669,6 +672,48 @@ def _no_position(t: _Tile) -> list[str]:
 def _classes_only(t: _Tile) -> list[str]:
     names = _join([_PLAIN[c] for c in sorted(t.present)])
     return [t.pick(("This tile contains {}.", "The land cover types present are {}.", "The image holds {}.")).format(names)]
+
+
+ATTRIBUTES_TEMPLATE = "cen-gpt35-attributes-v1"
+"""Prompt template (``cen/prompts/``) that asks an LLM for a caption from :func:`attribute_context`."""
+
+
+def attribute_context(counts: np.ndarray, attributes: str) -> str | None:
+    """The statistics context of one tile for :data:`ATTRIBUTES_TEMPLATE`, carrying only the
+    attributes of a variant; ``None`` for ``full`` (use the release's ``gpt35_context``).
+
+    ``no_size``: the classes (>= :data:`MIN_PIXELS`) in class order, then each part's classes in
+    class order. ``no_position``: the classes from most to least with Algorithm 1's size word of
+    their share of the tile. ``classes_only``: the classes in class order.
+    """
+    if attributes not in ATTRIBUTE_VARIANTS:
+        raise ValueError(f"unknown attributes variant {attributes!r}; expected one of {', '.join(ATTRIBUTE_VARIANTS)}")
+    if attributes == "full":
+        return None
+    t = _Tile(_as_counts(counts), random.Random(0))
+    if attributes == "no_position":
+        listed = "".join(f"{_NAMES[c]} ({size_word(min(1.0, t.share((WHOLE,), c)))}); " for c in t.present)
+        return f"The overall land cover distributions from most to least are: {listed}\n"
+    classes = "".join(f"{_NAMES[c]}; " for c in sorted(t.present))
+    text = f"The land cover types present, in class order, are: {classes}\n"
+    if attributes == "no_size":
+        for r in (TL, TR, BL, BR, MID):
+            names = [_NAMES[c] for c in sorted(t.ranked((r,)))]
+            text += f"The {REGIONS[r]} contains: {', '.join(names) if names else 'no class of 20 pixels or more'}.\n"
+    return text
+
+
+def attribute_contexts(stats: "pd.DataFrame", attributes: str) -> "pd.DataFrame":
+    """A copy of a stats table whose ``gpt35_context`` holds :func:`attribute_context` of each
+    tile (unchanged for ``full``), for building :data:`ATTRIBUTES_TEMPLATE` requests."""
+    from cen.stats import counts_from_table
+
+    if attributes not in ATTRIBUTE_VARIANTS:
+        raise ValueError(f"unknown attributes variant {attributes!r}; expected one of {', '.join(ATTRIBUTE_VARIANTS)}")
+    out = stats.copy()
+    if attributes != "full":
+        out["gpt35_context"] = [attribute_context(c, attributes) for c in counts_from_table(stats)]
+    return out
 
 
 _VARIANTS = {"full": _full, "no_size": _no_size, "no_position": _no_position, "classes_only": _classes_only}
