@@ -297,12 +297,42 @@ def _table(texts, tiles=None, paradigm="gpt35"):
 def test_duplicates_and_length_outliers_in_a_table():
     base = ["Trees dominate the tile, with a town in the top left and a lake in the bottom right, "
             f"and grass in the bottom left {'and trees ' * (i % 3)}near sample {i}." for i in range(24)]
-    texts = base + [base[0], "Trees dominate the tile, " + "and trees surround the lake " * 30 + "."]
-    flags = check_captions(_table(texts), np.stack([COUNTS] * len(texts)), progress=False)
+    texts = base + [base[0], "Trees dominate the tile, " + "and trees surround the lake " * 30 + ".", base[1]]
+    other = COUNTS.copy()
+    other[:, 5] += 50  # tile 24: more grass, so the same text describes different statistics
+    counts = np.stack([COUNTS] * 24 + [other, COUNTS, COUNTS])
+    flags = check_captions(_table(texts), counts, progress=False)
     dup_rows = set(flags.loc[flags["code"] == "duplicate", "row"])
-    assert dup_rows == {0, 24}
+    assert dup_rows == {0, 24}  # row 26 repeats row 1, but for a tile of identical statistics: no flag
+    assert "1 other tile(s) with different label statistics, e.g. t24" in flags.loc[flags["row"] == 0, "message"].iloc[0]
     assert set(flags.loc[flags["code"] == "length_outlier", "row"]) == {25}
     assert set(flags.columns) == set(verify.checks.FLAG_COLUMNS)
+    # without statistics (release captions) every shared text across tiles is a duplicate
+    no_stats = verify.check_texts(texts, ["gpt35"] * len(texts), [f"t{i}" for i in range(len(texts))], progress=False)
+    assert set(no_stats.loc[no_stats["code"] == "duplicate", "row"]) == {0, 1, 24, 26}
+
+
+def test_length_outliers_are_judged_against_tiles_of_comparable_complexity():
+    simple = np.zeros((6, 12), np.int64)
+    simple[:, 3] = [65536, 16384, 16384, 16384, 16384, 16384]  # trees only: complexity 5
+    rich = _counts(_tile())  # parts: developed + tree, tree, tree + grass, tree + water, developed + tree + water
+    assert verify.checks.label_complexity(np.stack([simple, rich])).tolist() == [5, 10]
+    short = "Trees cover the whole tile, from the top left to the bottom right and the middle."  # 16 words
+    rng = np.random.default_rng(0)
+    long_texts = [" ".join(["Trees, developed area, water and grass share this tile"] + ["in detail"] * int(k))
+                  + "." for k in rng.integers(30, 36, 70)]  # ~70 words each
+    texts = [short] * 20 + long_texts
+    counts = np.stack([simple] * 20 + [rich] * 70)
+    flags = check_captions(_table(texts), counts, progress=False)
+    # the short captions of simple tiles are not outliers: they are judged among their own kind
+    assert "length_outlier" not in set(flags["code"])
+    # judged against all captions of the paradigm, they would be
+    pooled = verify.checks.table_checks(texts, ["gpt35"] * len(texts), [f"t{i}" for i in range(len(texts))])
+    assert {i for i, f in pooled if f.code == "length_outlier"} == set(range(20))
+    # a caption far longer than the other simple tiles' is still an outlier
+    texts[3] = short + " Trees" * 200
+    flags = check_captions(_table(texts), counts, progress=False)
+    assert set(flags.loc[flags["code"] == "length_outlier", "row"]) == {3}
 
 
 def test_bad_input_is_named():

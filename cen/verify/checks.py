@@ -22,7 +22,7 @@ image"). Presence, omission and denial are judged on whole-region shares too.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -309,7 +309,7 @@ def check_captions(captions: pd.DataFrame, counts: np.ndarray, config: CheckConf
     row_flags: dict[int, list[Flag]] = {}
     for i in tqdm(range(len(texts)), desc="checking captions", disable=not progress, unit="caption"):
         row_flags[i] = check_row(texts[i], paradigms[i], RegionTable(counts[i]), config)[0]
-    for i, f in table_checks(texts, paradigms, tiles, length_iqr, min_words):
+    for i, f in table_checks(texts, paradigms, tiles, length_iqr, min_words, counts=counts):
         row_flags[i].append(f)
     return flags_frame(row_flags, tiles, paradigms)
 
@@ -318,37 +318,80 @@ def _flag_tuple(f: Flag) -> tuple:
     return (f.code, f.message, f.start, f.end, f.fixable)
 
 
-def table_checks(texts: Sequence[str], paradigms: Sequence[str], tiles: Sequence[str],
-                 length_iqr: float = 3.0, min_words: int = 10) -> Iterable[tuple[int, Flag]]:
-    """Checks that need the whole table: same text on different tiles; length outliers per paradigm.
+def label_complexity(counts: np.ndarray, min_pixels: int = 20) -> np.ndarray:
+    """How much there is to say about each tile: the number of (part, class) pairs with at least
+    ``min_pixels`` pixels over the five parts (0 … 55), from ``(N, 6, 12)`` region counts.
+    A one-class tile scores 5, a tile with three classes in every part 15."""
+    counts = np.asarray(counts)
+    return (counts[:, 1:, 1:] >= min_pixels).sum(axis=(1, 2))
 
-    A length is an outlier below ``Q1 - k·IQR`` or above ``Q3 + k·IQR`` of its paradigm's word
-    counts (IQR floored at 10 % of the median, needs ≥ 20 captions), or below ``min_words``.
+
+def _statistics_keys(counts: np.ndarray) -> list[bytes]:
+    """A key per tile that is equal exactly when two tiles have the same ``(6, 12)`` counts."""
+    flat = np.ascontiguousarray(np.asarray(counts, dtype=np.int64).reshape(len(counts), -1))
+    return [row.tobytes() for row in flat]
+
+
+def _length_norm(words: np.ndarray, members: np.ndarray, levels: np.ndarray, level: int,
+                 min_group: int) -> np.ndarray | None:
+    """Word counts of the captions (of ``members``) whose complexity is nearest to ``level``:
+    the level itself, widened one step at a time until there are ``min_group`` of them."""
+    spread = np.abs(levels[members] - level)
+    for width in np.unique(spread):
+        pool = members[spread <= width]
+        if len(pool) >= min_group:
+            return words[pool]
+    return None
+
+
+def table_checks(texts: Sequence[str], paradigms: Sequence[str], tiles: Sequence[str],
+                 length_iqr: float = 3.0, min_words: int = 10, counts: np.ndarray | None = None,
+                 min_group: int = 20) -> Iterable[tuple[int, Flag]]:
+    """Checks that need the whole table: the same text on tiles of different statistics; length outliers.
+
+    ``duplicate``: a text (case and spacing ignored) shared with a caption of another tile of the
+    same paradigm. With ``counts`` (``(N, 6, 12)``, aligned with ``texts``), tiles with identical
+    label statistics may share a text (a deterministic captioner must give them the same one):
+    only captions whose text also describes a tile of *different* statistics are flagged.
+
+    ``length_outlier``: a word count below ``Q1 - k·IQR`` or above ``Q3 + k·IQR`` of comparable
+    captions (IQR floored at 10 % of the median), or below ``min_words``. Comparable: the same
+    paradigm and, with ``counts``, the same :func:`label_complexity` (widened to the nearest
+    complexities until ``min_group`` captions are pooled); without enough captions, only
+    ``min_words`` applies.
     """
+    keys = _statistics_keys(counts) if counts is not None else None
     groups: dict[tuple[str, str], list[int]] = {}
     for i, t in enumerate(texts):
         if isinstance(t, str) and t.strip():
             groups.setdefault((paradigms[i], " ".join(t.lower().split())), []).append(i)
     for members in groups.values():
-        other_tiles = {tiles[i] for i in members}
-        if len(other_tiles) > 1:
-            for i in members:
-                others = sorted(str(tiles[j]) for j in members if tiles[j] != tiles[i])
-                yield i, Flag("duplicate", f"same text as the caption of {len(others)} other tile(s), e.g. "
-                              f"{others[0]}", 0, len(texts[i]))
+        if len({tiles[i] for i in members}) < 2:
+            continue
+        for i in members:
+            others = sorted({str(tiles[j]) for j in members
+                             if tiles[j] != tiles[i] and (keys is None or keys[j] != keys[i])})
+            if others:
+                what = "other tile(s)" if keys is None else "other tile(s) with different label statistics"
+                yield i, Flag("duplicate", f"same text as the caption of {len(others)} {what}, e.g. {others[0]}",
+                              0, len(texts[i]))
     words = np.array([len(t.split()) if isinstance(t, str) else 0 for t in texts])
     par = np.array(paradigms)
+    levels = label_complexity(counts) if counts is not None else np.zeros(len(texts), dtype=np.int64)
     for p in np.unique(par):
         idx = np.flatnonzero((par == p) & (words > 0))
-        lo, hi = float(min_words), np.inf
-        if len(idx) >= 20:
-            q1, med, q3 = np.percentile(words[idx], [25, 50, 75])
-            iqr = max(q3 - q1, 0.1 * med)
-            lo, hi = max(lo, q1 - length_iqr * iqr), q3 + length_iqr * iqr
-        for i in idx:
-            if words[i] < lo or words[i] > hi:
-                bound = f"below {lo:.0f}" if words[i] < lo else f"above {hi:.0f}"
-                yield int(i), Flag("length_outlier", f"{words[i]} words, {bound} for {p} captions", 0, len(texts[i]))
+        for level in np.unique(levels[idx]):
+            norm = _length_norm(words, idx, levels, int(level), min_group)
+            lo, hi = float(min_words), np.inf
+            if norm is not None:
+                q1, med, q3 = np.percentile(norm, [25, 50, 75])
+                iqr = max(q3 - q1, 0.1 * med)
+                lo, hi = max(lo, q1 - length_iqr * iqr), q3 + length_iqr * iqr
+            like = f"{p} captions" if counts is None else f"{p} captions of tiles of complexity {level}"
+            for i in idx[levels[idx] == level]:
+                if words[i] < lo or words[i] > hi:
+                    bound = f"below {lo:.0f}" if words[i] < lo else f"above {hi:.0f}"
+                    yield int(i), Flag("length_outlier", f"{words[i]} words, {bound} for {like}", 0, len(texts[i]))
 
 
 def paradigms_of(captions: pd.DataFrame, source: str = "captions") -> list[str]:
@@ -367,11 +410,6 @@ def _require(df: pd.DataFrame, columns: list[str], source: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"{source}: missing column(s) {', '.join(missing)}; has {', '.join(map(str, df.columns))}")
-
-
-def flags_to_records(flags: Iterable[Flag]) -> list[dict]:
-    """Flags as plain dicts (JSON-ready)."""
-    return [asdict(f) for f in flags]
 
 
 def check_texts(texts: Sequence[str], paradigms: Sequence[str], ids: Sequence[str] | None = None,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cen.verify import lexicon as lx
 
 _OTHER_IMAGES = (
     r"(?:the\s+|all\s+the\s+|all\s+)?(?:other|previous|preceding|remaining|first|second|third|fourth|last)"
@@ -86,8 +85,3 @@ def apply_safe_fixes(text: str) -> tuple[str, list[Fix]]:
         return text, []
     tidied = _tidy(out)
     return tidied, fixes
-
-
-def remaining_cross_image(text: str) -> list[str]:
-    """Cross-image phrases still present (what the fixes could not resolve)."""
-    return [m.group().strip() for m in lx.CROSS_IMAGE_RE.finditer(text)]

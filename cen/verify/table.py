@@ -156,7 +156,7 @@ def verify_captions(captions: pd.DataFrame, counts: np.ndarray, log: DecisionLog
             if original[i] and original[i][0].code == "empty":
                 why = f"; {errors[i]}" if isinstance(errors[i], str) and errors[i] else ""
                 original[i][0] = Flag("empty", f"no caption (generation status {st!r}{why})", 0, 0)
-    for i, f in table_checks(texts, paradigms, tiles):
+    for i, f in table_checks(texts, paradigms, tiles, counts=counts):
         original[i].append(f)
     flags_original = flags_frame(original, tiles, paradigms)
 
@@ -174,7 +174,8 @@ def verify_captions(captions: pd.DataFrame, counts: np.ndarray, log: DecisionLog
         else:
             after[i] = [f for f in original[i] if f.code not in ("duplicate", "length_outlier")]
     live = [i for i in range(len(texts)) if accepted[i] is not None]
-    for j, f in table_checks([accepted[i] for i in live], [paradigms[i] for i in live], [tiles[i] for i in live]):
+    for j, f in table_checks([accepted[i] for i in live], [paradigms[i] for i in live], [tiles[i] for i in live],
+                             counts=counts[live]):
         after[live[j]].append(f)
     flags = flags_frame(after, tiles, paradigms)
     scores = pd.DataFrame([_score_parsed(parsed[i], tabs[i], config, 0.05, 20) for i in range(len(texts))],
