@@ -149,3 +149,36 @@ def test_balance_limits(demo):
         assert top <= 0.35, (task, top, len(pos))
     assert q.groupby("tile_id").size().max() <= 20
     assert result.n_questions == len(q)
+
+
+def test_location_answers_are_the_boundaries_under_the_tile_centre(demo):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from cen.vqa import location
+
+    _, q, _ = demo
+    loc = q[q["task"] == "location"]
+    if loc.empty:
+        pytest.skip("no country boundaries under the demo tiles in this checkout")
+    world = location._places().world_10m() if location._places() else None
+    assert world is not None
+    continents = set(location.countries_by_continent())
+    for row in loc.to_dict("records"):
+        choices = list(row["choices"])
+        assert row["answer"] in choices and len(set(choices)) == 4
+        if ".continent." in row["template_id"]:
+            assert set(choices) <= continents
+        else:
+            continent = world.loc[world["NAME"] == row["answer"], "CONTINENT"].iloc[0]
+            same = set(world.loc[world["CONTINENT"] == continent, "NAME"])
+            assert set(choices) <= same  # distractors from the same continent
+    # the demo's tiles lie on São Tomé: a plain point-in-polygon test agrees with every answer
+    stp = world[world["NAME"] == "São Tomé and Príncipe"]
+    assert len(stp) == 1
+    for lon, lat in ((6.6747, 0.3987), (6.525, 0.04)):
+        assert stp.geometry.iloc[0].distance(Point(lon, lat)) < 0.05
+    countries = set(loc.loc[loc["template_id"].str.contains(".country."), "answer"])
+    assert countries == {"São Tomé and Príncipe"}
+    assert set(loc.loc[loc["template_id"].str.contains(".continent."), "answer"]) == {"Africa"}
+    assert isinstance(world, gpd.GeoDataFrame)

@@ -106,3 +106,15 @@ def test_cli_evaluate(tmp_path, capsys):
     assert main(["vqa", "evaluate", str(tmp_path / "vqa.parquet"), str(tmp_path / "some.csv")]) == 2
     assert main(["vqa", "evaluate", str(tmp_path / "vqa.parquet"), str(tmp_path / "absent.csv")]) == 1
     assert "predictions file not found" in capsys.readouterr().err
+
+
+def test_predictions_as_json_values(tmp_path):
+    questions = pd.DataFrame([q("yes_no", "yes", True, task="presence", qid="p0"),
+                              q("open", "3", 3, task="counting", qid="c0"),
+                              q("bbox", "{<0><0><50><50>}", [0, 0, 128, 128], task="referring", qid="r0")])
+    path = tmp_path / "pred.jsonl"
+    path.write_text('{"qid": "p0", "prediction": true}\n{"qid": "c0", "prediction": 3}\n'
+                    '{"qid": "r0", "prediction": [0, 0, 120, 130]}\n')
+    ev = scoring.evaluate(questions, scoring.read_predictions(path), resamples=0)
+    assert ev.per_question["correct"].tolist() == [True, True, True]
+    assert ev.table.set_index("task").loc["referring", "mean_iou"] == pytest.approx(15360 / (15600 + 16384 - 15360))
