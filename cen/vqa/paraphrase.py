@@ -6,13 +6,15 @@ multiple-choice question keeps its options line as it was). The structured field
 classes, region, answer, choices) are never touched, so a paraphrase may only change the
 words around them; :func:`check_paraphrase` rejects one that
 
-* is empty, has more than one line, or is not a question when the original was;
+* is empty, has more than one line, or is not a question when the original was, or turns a
+  yes/no question (opening with "is", "does", "are" ...) into another kind or the other way round;
 * drops or changes a class name: every class name of the original (as the prompts write it)
   must still be there word for word, and no other class may be mentioned (synonyms count:
   "forest" is tree, :data:`cen.landcover.CLASS_SYNONYMS`);
 * drops or changes a region: the regions named (:data:`cen.verify.lexicon.REGION_RE`: "top
   left", "north-west", "middle" ...) must be the same;
 * drops or changes a number, or a direction word (north, south, east, west);
+* adds or drops a negation ("Is there no water ...?" asks the opposite);
 * for ``relative_position``, names the two classes in the other order.
 
 A rejected (or failed) paraphrase keeps the original wording; accepted ones get
@@ -39,6 +41,9 @@ _NAMES = class_names("gpt35")[1:]
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NUMBER_WORDS = re.compile(r"\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
                            r"hundred|half|quarter)\b", re.IGNORECASE)
+_AUXILIARY = {"is", "are", "does", "do", "can", "could", "has", "have", "was", "were", "would", "will", "did"}
+_NEGATION = re.compile(r"\b(?:no|not|none|never|nothing|without|absent|absence|lack(?:s|ing)?|free of)\b|n't\b",
+                       re.IGNORECASE)
 _DIRECTIONS = re.compile(r"\b(north|south|east|west)(?:ern)?\b", re.IGNORECASE)
 
 
@@ -52,6 +57,21 @@ def _regions(text: str) -> set[tuple[int, ...]]:
     from cen.verify.lexicon import REGION_GROUPS, REGION_RE
 
     return {REGION_GROUPS[m.lastgroup] for m in REGION_RE.finditer(text)}
+
+
+_WH = re.compile(r"\b(?:how|which|what|where|when|who|whom|whose)\b", re.IGNORECASE)
+
+
+def _yes_no_form(text: str) -> bool:
+    """A yes/no question: no wh-word, and a clause opening with an auxiliary verb ("Is there ...",
+    "Relative to tree, is water ...", "Isn't ...")."""
+    if _WH.search(text):
+        return False
+    for clause in text.split(","):
+        words = re.findall(r"[a-z']+", clause.lower())
+        if words and re.sub(r"n't$", "", words[0]) in _AUXILIARY:
+            return True
+    return False
 
 
 def _directions(text: str) -> list[str]:
@@ -86,6 +106,8 @@ def check_paraphrase(original: str, paraphrase: str, *, ordered: bool = False) -
         return "more than one line"
     if original.rstrip().endswith("?") and not text.endswith("?"):
         return "not a question"
+    if _yes_no_form(text) != _yes_no_form(original):
+        return "changes the kind of question (yes/no or not)"
     for name in _NAMES:
         if _has_name(original, name) and not _has_name(text, name):
             return f"drops the class name {name!r}"
@@ -102,6 +124,8 @@ def check_paraphrase(original: str, paraphrase: str, *, ordered: bool = False) -
         return "adds a number word"
     if _directions(text) != _directions(original):
         return "changes a direction"
+    if len(_NEGATION.findall(text)) != len(_NEGATION.findall(original)):
+        return "adds or drops a negation"
     return None
 
 
