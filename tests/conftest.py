@@ -15,10 +15,11 @@ OUTPUT_DIR = Path(__file__).parent / "output"
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """``../shared/data`` (real full-size fixtures); tests using it skip cleanly where it is absent."""
+    """``../shared/data`` (real full-size fixtures); tests using it skip cleanly where it is absent
+    (each has a variant on the committed crops in ``data/`` that runs everywhere)."""
     found = paths.shared_data_dir()
     if found is None:
-        pytest.skip("../shared/data is not beside this clone (only the steering team's machines have it)")
+        pytest.skip("../shared/data is not beside this checkout")
     return found
 
 
@@ -48,6 +49,13 @@ def smoke_report(tmp_path_factory):
     from cen.report import run_report
 
     out = tmp_path_factory.mktemp("smoke_report")
-    os.environ.setdefault("CEN_BUILD_DIR", str(out / "build"))
-    results = run_report("smoke", out_dir=out, html_output=False, progress=False)
+    before = os.environ.get("CEN_BUILD_DIR")
+    os.environ["CEN_BUILD_DIR"] = str(out / "build")  # for the run only: later tests see the old value
+    try:
+        results = run_report("smoke", out_dir=out, html_output=False, progress=False)
+    finally:
+        if before is None:
+            del os.environ["CEN_BUILD_DIR"]
+        else:
+            os.environ["CEN_BUILD_DIR"] = before
     return {r.notebook: r.records for r in results}

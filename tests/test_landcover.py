@@ -68,13 +68,32 @@ def test_bad_index_input():
         lc.colour_to_indices(np.zeros((4, 4), dtype=np.uint8))
 
 
-def test_worldcover_colour_table_matches_real_cog(shared_data):
-    rasterio = pytest.importorskip("rasterio")
-    path = shared_data / "esa-worldcover" / "ESA_WorldCover_10m_2020_v100_N00E006_Map.tif"
-    with rasterio.open(path) as src:
-        cmap = src.colormap(1)
-    for code, rgba in lc.worldcover_colour_table().items():
-        assert cmap[code][:3] == rgba[:3]
+@pytest.mark.parametrize("cog", ["committed crop over HTTP", "full tile"])
+def test_worldcover_colour_table_matches_real_cog(cog, http_server, request):
+    """The official palette equals the colour table inside real WorldCover COGs: the committed crops
+    (read over the local Range server, as a remote COG is read) or the full tile in ../shared/data."""
+    import shutil
+
+    import rasterio
+
+    from cen import paths
+    from cen.tiling import GDAL_HTTP_ENV, gdal_path
+
+    if cog == "full tile":
+        sources = [request.getfixturevalue("shared_data") / "esa-worldcover" / "ESA_WorldCover_10m_2020_v100_N00E006_Map.tif"]
+    else:
+        sources = sorted((paths.DATA_DIR / "worldcover").glob("ESA_WorldCover_*.tif"))
+        assert len(sources) == 3
+        for src in sources:
+            shutil.copy(src, http_server.root / src.name)
+        sources = [f"{http_server.url}/{src.name}" for src in sources]
+    for path in sources:
+        with rasterio.Env(**GDAL_HTTP_ENV), rasterio.open(gdal_path(path)) as src:
+            cmap = src.colormap(1)
+        for code, rgba in lc.worldcover_colour_table().items():
+            assert cmap[code][:3] == rgba[:3], (path, code)
+    if cog != "full tile":
+        assert any(r.range for r in http_server.requests)  # read as a remote COG, by byte ranges
 
 
 def test_regions_follow_algorithm_1():
