@@ -300,11 +300,16 @@ def test_real_earth_search_item_over_http(shared_data, http_server):
     assert scene.scl_cloud_fraction is not None and 0 <= scene.scl_cloud_fraction <= 1
 
 
-def test_real_worldcover_cogs(shared_data, http_server):
-    """The real full N00E006 v100 and v200 COGs served under the bucket layout."""
-    src = shared_data / "esa-worldcover"
+@pytest.mark.parametrize("cog", ["committed crops", "full tiles"])
+def test_real_worldcover_cogs(cog, http_server, request):
+    """The real N00E006 v100 and v200 COGs served under the bucket layout: the committed São Tomé
+    crops (every clone; the grid lies inside them) or the full tiles in ../shared/data."""
     for year, ver in ((2020, "v100"), (2021, "v200")):
-        shutil.copyfile(src / f"ESA_WorldCover_10m_{year}_{ver}_N00E006_Map.tif", worldcover_key(http_server.root, "N00E006", year))
+        if cog == "full tiles":
+            src = request.getfixturevalue("shared_data") / "esa-worldcover" / f"ESA_WorldCover_10m_{year}_{ver}_N00E006_Map.tif"
+        else:
+            src = paths.DATA_DIR / "worldcover" / f"ESA_WorldCover_10m_{year}_{ver}_N00E006_SaoTome_Map.tif"
+        shutil.copyfile(src, worldcover_key(http_server.root, "N00E006", year))
     grid = tiling.utm_grid(6.6747, 0.3987, anchor="upper_left")
     v100 = worldcover.read_worldcover(grid, base_url=http_server.url)
     v200 = worldcover.read_worldcover(grid, year=2021, base_url=http_server.url)

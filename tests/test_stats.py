@@ -645,14 +645,36 @@ def _worldcover_windows(path, offsets, size=256):
     from rasterio.windows import Window
 
     from cen.landcover import codes_to_indices
+    from cen.tiling import GDAL_HTTP_ENV, gdal_path
 
-    with rasterio.open(path) as src:
+    with rasterio.Env(**GDAL_HTTP_ENV), rasterio.open(gdal_path(path)) as src:
         return np.stack([codes_to_indices(src.read(1, window=Window(c, r, size, size))) for c, r in offsets])
 
 
-def test_real_worldcover_windows_compat_and_counts(shared_data):
-    path = shared_data / "esa-worldcover" / "ESA_WorldCover_10m_2020_v100_N00E006_Map.tif"
-    offsets = [(8096, 31216), (7840, 30960), (8352, 31472), (8864, 32240), (6048, 35312)]
+def _served_worldcover(cog: str, full_name: str, crop_name: str, http_server, request):
+    """A real WorldCover COG to read: the committed crop served over the local Range server (every
+    clone), or the full tile in ../shared/data (where present)."""
+    import shutil
+
+    from cen import paths
+
+    if cog == "full tile":
+        return request.getfixturevalue("shared_data") / "esa-worldcover" / full_name
+    shutil.copyfile(paths.DATA_DIR / "worldcover" / crop_name, http_server.root / crop_name)
+    return f"{http_server.url}/{crop_name}"
+
+
+CROP_OFFSET = (5400, 30960)
+"""Pixel (col, row) of the committed São Tomé crop's upper-left corner in tile N00E006."""
+
+
+@pytest.mark.parametrize("cog", ["committed crop over HTTP", "full tile"])
+def test_real_worldcover_windows_compat_and_counts(cog, http_server, request):
+    path = _served_worldcover(cog, "ESA_WorldCover_10m_2020_v100_N00E006_Map.tif",
+                              "ESA_WorldCover_10m_2020_v100_N00E006_SaoTome_Map.tif", http_server, request)
+    offsets = [(8096, 31216), (7840, 30960), (8352, 31472), (8864, 32240), (6048, 35312)]  # in the full tile
+    if cog != "full tile":  # the same windows, inside the crop
+        offsets = [(c - CROP_OFFSET[0], r - CROP_OFFSET[1]) for c, r in offsets]
     maps = _worldcover_windows(path, offsets)
     counts = stats.region_counts(maps)
     # the nine-class window of the PROVENANCE list: nine classes with >= 20 px each
@@ -668,8 +690,10 @@ def test_real_worldcover_windows_compat_and_counts(shared_data):
     assert "mangroves" in table.loc[0, "gpt35_context"].split("\n")[0]
 
 
-def test_real_worldcover_snow_and_moss_dataset_stats(shared_data):
-    path = shared_data / "esa-worldcover" / "ESA_WorldCover_10m_2020_v100_N66E177_Map.tif"
+@pytest.mark.parametrize("cog", ["committed crop over HTTP", "full tile"])
+def test_real_worldcover_snow_and_moss_dataset_stats(cog, http_server, request):
+    name = "ESA_WorldCover_10m_2020_v100_N66E177_Map.tif"  # committed unmodified (same sha256)
+    path = _served_worldcover(cog, name, name, http_server, request)
     maps = _worldcover_windows(path, [(c, r) for r in range(0, 1024, 256) for c in range(0, 1024, 256)])
     acc = stats.DatasetStats()
     for k in range(0, 16, 5):
