@@ -18,9 +18,10 @@ Measured, each export in its own process (peak RSS of that process, polled):
   the Parquet shards, iterating every row's id, caption and image bytes; ``webdataset``
   iterating every sample).
 
-Goals (RESULT lines): ours peak RSS < 1 GB for hf and wds; ours at least 0.5x the naive
-writer's rows/s (streaming must not cost much speed); the second run < 25 % of the first;
-re-read >= 1,000 rows/s. ``--quick`` runs 1,000 tiles.
+Goals (RESULT lines, per format): ours peak RSS < 1 GB and below the naive writer's; ours at
+least 0.5x the naive writer's rows/s (streaming must not cost much speed); the second run
+< 25 % of the first; re-read >= 1,000 rows/s. Rows/s of each side are printed above them.
+``--quick`` runs 1,000 tiles (there the start-up memory of the imports dominates RSS).
 """
 
 from __future__ import annotations
@@ -212,7 +213,6 @@ def main() -> None:
                   f"{rss_naive:.0f} MB); re-read ours {s_read:.1f} s ({n / s_read:.0f} rows/s), naive "
                   f"{s_read_naive:.1f} s")
             lines += [
-                result(f"{fmt}_rows_per_s", n / s_ours, ">=", 0),
                 result(f"{fmt}_peak_rss_mb", rss_ours, "<", 1000),
                 result(f"{fmt}_speed_vs_naive", s_naive / s_ours, ">=", 0.5),
                 result(f"{fmt}_rss_vs_naive", rss_ours / rss_naive, "<", 1.0),

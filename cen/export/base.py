@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -126,28 +127,30 @@ class ExportResult:
 
 def check_files(samples: Samples, multispectral: bool) -> pd.DataFrame:
     """Drop (in place) samples whose files are gone; returns them as failures
-    (``set, tile_id, key, error``)."""
+    (``set, tile_id, key, error``). Each file is stat'ed once; its ``size:mtime_ns`` goes to
+    ``samples.stamps`` for the shard fingerprints."""
     failed = []
     cache: dict[str, bool] = {}
 
     def exists(p: str) -> bool:
         if p not in cache:
-            cache[p] = os.path.isfile(p)
+            try:
+                st = os.stat(p)
+                cache[p] = stat.S_ISREG(st.st_mode)
+                samples.stamps[p] = f"{st.st_size}:{st.st_mtime_ns}"
+            except OSError:
+                cache[p] = False
         return cache[p]
 
     for name, frame in list(samples.sets.items()):
         bad = []
-        for i, row in enumerate(frame.to_dict("records")):
-            paths = [row["_image"]] if isinstance(row.get("_image"), str) else []
-            paths += list(extra_kinds(row, samples.kinds).values())
-            if has_label(row):
-                paths.append(row["_label"])
-            if multispectral and isinstance(row.get("_image_tif"), str):
-                paths.append(row["_image_tif"])
-            gone = [p for p in paths if not exists(p)]
+        cols = ["_image", *[f"_{k}" for k in samples.kinds[1:]], "_label"] + (["_image_tif"] if multispectral else [])
+        columns = [frame[c].tolist() if c in frame.columns else [None] * len(frame) for c in cols]
+        for i, paths in enumerate(zip(*columns)):
+            gone = [p for p in paths if isinstance(p, str) and not exists(p)]
             if gone:
                 bad.append(i)
-                failed.append({"set": name, "tile_id": row["tile_id"], "key": row["id"],
+                failed.append({"set": name, "tile_id": frame["tile_id"].iat[i], "key": frame["id"].iat[i],
                                "error": f"{gone[0]}: file not found"})
         if bad:
             samples.sets[name] = frame.drop(index=frame.index[bad]).reset_index(drop=True)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from cen.export.writer import read_manifest
 

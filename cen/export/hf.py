@@ -95,7 +95,7 @@ def write(samples: Samples, writer: ExportWriter, *, shard_size: int = 1000, pro
 
     def digest(path: str) -> str:
         if path not in hashes:
-            hashes[path] = source_stamp(path)
+            hashes[path] = samples.stamps.get(path) or source_stamp(path)
         return hashes[path]
 
     def read(path: str) -> bytes:
@@ -116,10 +116,12 @@ def write(samples: Samples, writer: ExportWriter, *, shard_size: int = 1000, pro
 
                 def fingerprint(chunk=chunk, files=files, schema=schema) -> str:
                     fp = Fingerprint(schema.to_string())
-                    for record, row_files in zip(chunk.to_pylist(), files):
-                        fp.add(json.dumps(record, sort_keys=True, default=str))
-                        for col, path in row_files.items():
-                            fp.add(col, digest(path) if path else "-")
+                    sink = pa.BufferOutputStream()
+                    with pa.ipc.new_stream(sink, chunk.schema) as ipc:
+                        ipc.write_table(chunk)
+                    fp.add(sink.getvalue().to_pybytes())
+                    fp.add("\n".join(f"{col}={digest(path) if path else '-'}" for row_files in files
+                                      for col, path in row_files.items()))
                     return fp.hexdigest()
 
                 def write_shard(tmp: Path, chunk=chunk, files=files, part=part, schema=schema) -> None:

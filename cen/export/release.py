@@ -38,7 +38,7 @@ def mercator_transform(lonlat_bounds, size: int = 256) -> list[float]:
 
 
 def release_samples(root: str | Path, *, images: str = "rgb", splits: Sequence[str] | None = None,
-                    paradigms: Sequence[str] | None = None, progress: bool = True) -> Samples:
+                    paradigms: Sequence[str] | None = None) -> Samples:
     """The caption samples of a downloaded release folder (see the module docstring)."""
     from cen.sources import chatearthnet as rel
     from cen.verify.lexicon import normalise_paradigm

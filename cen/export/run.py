@@ -95,7 +95,7 @@ def export_release(
     from cen.export.release import release_samples
 
     _check_shard_size(shard_size)
-    samples = release_samples(release_dir, images=images, splits=splits, paradigms=paradigms, progress=progress)
+    samples = release_samples(release_dir, images=images, splits=splits, paradigms=paradigms)
     options = {"release": True, "images": images, "splits": list(splits or []), "paradigms": list(paradigms or []),
                "shard_size": shard_size, "seed": seed}
     return _run(samples, out, fmt, options=options, shard_size=shard_size, seed=seed, multispectral=False,

@@ -93,6 +93,8 @@ class Samples:
     kinds: tuple[str, ...]
     """Band groups asked for (:data:`IMAGE_CHOICES`)."""
     notes: list[str] = field(default_factory=list)
+    stamps: dict[str, str] = field(default_factory=dict)
+    """``size:mtime_ns`` of every source file, filled by :func:`cen.export.base.check_files`."""
 
     @property
     def captions(self) -> pd.DataFrame:
@@ -145,8 +147,8 @@ def _portable(value):
 def portable_provenance(text):
     """A tile's provenance JSON with local absolute paths cut to their file names (an export
     names no folder of the machine it was made on; URLs are kept)."""
-    if not isinstance(text, str):
-        return text
+    if not isinstance(text, str) or '"/' not in text:
+        return text  # no string value that starts with "/": nothing to cut
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
@@ -161,7 +163,7 @@ def plain_values(column: pd.Series) -> list:
         return column.tolist()
     if column.dtype.kind == "f" and isinstance(column.dtype, np.dtype):
         return [None if v != v else v for v in column.tolist()]
-    return [_jsonable(v) for v in column.tolist()]
+    return [v if type(v) is str else _jsonable(v) for v in column.tolist()]
 
 
 def eligible(tiles: pd.DataFrame) -> pd.Series:
@@ -177,7 +179,7 @@ def eligible(tiles: pd.DataFrame) -> pd.Series:
     return pd.Series(True, index=tiles.index)
 
 
-def _tile_frame(workdir: Path, kinds: Sequence[str]) -> pd.DataFrame:
+def _tile_frame(workdir: Path) -> pd.DataFrame:
     """tiles.parquet with resolved file paths, geometry as WKT + bbox, one row per tile id."""
     import geopandas as gpd
 
@@ -224,7 +226,7 @@ def path_resolver(workdir: Path):
         if "://" in value or value.startswith("/vsi"):
             return str(resolve_path(value, workdir))
         d, name = os.path.split(value)
-        return os.path.normpath(os.path.join(folder(d), name))
+        return os.path.join(folder(d), name)
 
     return resolve
 
@@ -400,7 +402,7 @@ def workdir_samples(
         raise ValueError(f"unknown --captions {captions!r}; expected 'accepted' or 'all'")
     workdir = Path(workdir)
     kinds = IMAGE_CHOICES[images]
-    tiles = _tile_frame(workdir, kinds)
+    tiles = _tile_frame(workdir)
     skipped: list[dict] = []
     verified_path = workdir / "captions_verified.parquet"
     if verified_path.exists():

@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from cen.export.base import image_rel, label_rel, multispectral_rel, records, write_tile_files
+from cen.export.base import label_rel, records, write_tile_files
 from cen.export.card import CHATEARTHNET_URL
 from cen.export.samples import Samples, _jsonable, safe_key
 from cen.export.writer import ExportWriter, Fingerprint

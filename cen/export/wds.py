@@ -18,7 +18,6 @@ manifest lists the shard names).
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 from pathlib import Path
 
@@ -77,7 +76,7 @@ def write(samples: Samples, writer: ExportWriter, *, shard_size: int = 1000, pro
 
     def digest(path: str) -> str:
         if path not in hashes:
-            hashes[path] = source_stamp(path)
+            hashes[path] = samples.stamps.get(path) or source_stamp(path)
         return hashes[path]
 
     def read(path: str) -> bytes:
@@ -94,8 +93,8 @@ def write(samples: Samples, writer: ExportWriter, *, shard_size: int = 1000, pro
                 def fingerprint(part=part) -> str:
                     fp = Fingerprint("wds-1")
                     for sample in part:
-                        for name, src in sample:
-                            fp.add(name, src if isinstance(src, bytes) else digest(src))
+                        fp.add(b"\0".join(name.encode() + b"=" + (src if isinstance(src, bytes) else digest(src).encode())
+                                          for name, src in sample))
                     return fp.hexdigest()
 
                 def write_shard(tmp: Path, part=part) -> None:
