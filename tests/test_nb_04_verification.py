@@ -42,9 +42,9 @@ def test_handwritten_fault_set_recall_and_precision(rec):
     assert hw["n_captions"] == len(cases) == 26
     assert hw["n_correct"] == sum(1 for c in cases if not c["expected_flags"]) == 8
     assert hw["expected_flags"] == expected == 21
-    assert hw["detected"] == 20 and hw["false_flags"] == 0
-    assert hw["recall"] == round(20 / 21, 4) and hw["precision"] == 1.0
-    assert {r["check"]: r["detected"] for r in rec["handwritten_per_check"]}["wrong_region"] == 3
+    assert hw["detected"] == expected and hw["false_flags"] == 0
+    assert hw["recall"] == 1.0 and hw["precision"] == 1.0
+    assert {r["check"]: r["detected"] for r in rec["handwritten_per_check"]}["wrong_region"] == 4
 
 
 def test_planted_faults_self_test(rec):

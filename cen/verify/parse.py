@@ -5,7 +5,9 @@ A caption is split into sentences and each sentence into clauses (at ``, ; :`` a
 speaks about those regions; a clause naming none inherits the regions of the previous clause
 of the same sentence, unless it speaks about the whole image ("overall", "the image"). A class
 mention is *negated* when a negator precedes it ("no water or crops") or follows it ("water is
-absent"). Proportion words attach to the nearest class mention of their clause; a clause naming
+absent"). A clause naming several classes and several regions gives each class the regions named
+after it, up to the next class ("a lake in the top left and wetlands along the eastern edge").
+Proportion words attach to the nearest class mention of their clause; a clause naming
 no class that opens with a participle ("..., covering a large part of the image") measures the
 first class of the previous clause.
 """
@@ -89,6 +91,22 @@ def _regions_in(text: str) -> tuple[int, ...]:
     return tuple(sorted(found))
 
 
+def _own_regions(clause: str, matches: list[re.Match]) -> dict[int, tuple[int, ...]]:
+    """For a clause naming several classes and several regions ("a lake in the top left and
+    wetlands along the eastern edge"): mention index -> the regions named between it and the next
+    mention (or, when none follow it, between the previous mention and it)."""
+    places = [(m.start(), lx.REGION_GROUPS[m.lastgroup]) for m in lx.REGION_RE.finditer(clause)]
+    own: dict[int, tuple[int, ...]] = {}
+    for k, m in enumerate(matches):
+        nxt = matches[k + 1].start() if k + 1 < len(matches) else len(clause)
+        prv = matches[k - 1].end() if k else 0
+        after = {r for pos, regs in places if m.end() <= pos < nxt for r in regs}
+        before = {r for pos, regs in places if prv <= pos < m.start() for r in regs}
+        if after or before:
+            own[k] = tuple(sorted(after or before))
+    return own
+
+
 def _nearest(mentions: list[Mention], start: int, end: int) -> Mention | None:
     """The affirmative mention closest to a span; on a tie the one after it."""
     best, best_key = None, None
@@ -122,12 +140,14 @@ def parse_caption(text: str, tolerance: float = 0.0) -> ParsedCaption:
             elif lx.WHOLE_IMAGE_RE.search(clause):
                 regions = (lx.WHOLE,)
             clause_mentions: list[Mention] = []
-            for m in lx.CLASS_RE.finditer(clause):
+            matches = list(lx.CLASS_RE.finditer(clause))
+            own = _own_regions(clause, matches) if len(named) > 1 and len(matches) > 1 else {}
+            for k, m in enumerate(matches):
                 a, b = c_start + m.start(), c_start + m.end()
                 before = text[max(s_start, a - 160):a]
                 after = text[b:c_end]
                 negated = may_negate and bool(lx.NEGATION_BEFORE_RE.search(before) or lx.NEGATION_AFTER_RE.match(after))
-                clause_mentions.append(Mention(lx.class_of(m.group()), a, b, negated, regions))
+                clause_mentions.append(Mention(lx.class_of(m.group()), a, b, negated, own.get(k) or regions))
             parsed.mentions.extend(clause_mentions)
             if any(not m.negated for m in clause_mentions):
                 subject = next(m for m in clause_mentions if not m.negated)
