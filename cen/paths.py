@@ -30,6 +30,6 @@ def build_dir(name: str = "demo") -> Path:
 
 
 def shared_data_dir() -> Path | None:
-    """The steering team's ``../shared/data`` beside the clone, if present (tests skip without it)."""
+    """``../shared/data`` beside the checkout (real full-size test data), if present (tests skip without it)."""
     path = Path(os.environ.get("CEN_SHARED_DATA", ROOT.parent / "shared" / "data"))
     return path if path.is_dir() else None

@@ -120,3 +120,119 @@ def test_each_fact_is_defined_once_in_landcover(fact: str):
     # outer displays contain inner ones: keep the module, count modules
     modules = sorted({w.split(":")[0] for w in where})
     assert modules == ["cen/landcover.py"], f"{fact} is spelled out in {where}"
+
+
+# --- the shape of the package: import direction, I/O at the edges, module size ------------------
+
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("landcover", "paths", "tables", "places", "datacard"),  # facts, places and files every stage reads
+    ("tiling",),  # grids, raster I/O, the tiles table
+    ("sources",),  # release, STAC, WorldCover, sampling, the demo (read onto tiling's grids)
+    ("stats",),
+    ("prompting",),
+    ("generate",),
+    ("verify",),
+    ("textstats", "maps", "catalog", "metrics", "baselines", "benchmark_table"),  # analysis
+    ("vqa", "export"),  # built from the verified captions and the labels
+    ("report",),
+    ("scale",),  # runs the per-tile stages of the layers above on Dask
+    ("cli",),
+)
+"""Import order of ``cen``'s top-level modules (DEVELOPERS.md, "Layout"): a module imports only
+modules of its own layer or an earlier one. The data flows sources -> tiling -> stats ..., but
+``sources`` reads onto ``tiling``'s grids, so ``tiling`` comes first in the import order."""
+
+NETWORK_MODULES = ("requests", "httpx", "openai", "urllib.request", "aiohttp", "pystac_client")
+"""Libraries that talk to the outside world; only ``sources`` and ``generate`` import them."""
+NETWORK_STAGES = ("sources", "generate")
+
+MAX_LINES = 600
+LONG_MODULES: dict[str, str] = {
+    "cen/generate/template.py": "one concept: the template captioner's four sentence plans and their wording tables",
+    "cen/generate/runner.py": "one concept: the asynchronous generation engine (queue, retries, cache, budget)",
+    "cen/catalog.py": "one concept: the dataset comparison table and its reading of data/datasets.csv",
+}
+"""Modules allowed past :data:`MAX_LINES`, each with the reason it is still one concept."""
+
+
+def _cen_modules():
+    for path in sorted((REPO / "cen").rglob("*.py")):
+        rel = path.relative_to(REPO / "cen")
+        yield path, (rel.parts[0].removesuffix(".py") if len(rel.parts) > 0 else "")
+
+
+def _cen_imports(path: Path, root: Path = REPO) -> list[tuple[int, str]]:
+    """``(line, top-level cen module)`` of every import in a file under ``root``, at module level or
+    inside functions, absolute or relative."""
+    package = path.relative_to(root).with_suffix("").parts[:-1]  # the package a relative import starts from
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[: len(package) - node.level + 1])
+                names = [".".join(base + ([node.module] if node.module else []))]
+            elif node.module == "cen":
+                names = [f"cen.{a.name}" for a in node.names]
+            else:
+                names = [node.module or ""]
+        out += [(node.lineno, n.split(".")[1]) for n in names if n.startswith("cen.")]
+    return out
+
+
+def _layer_of() -> dict[str, int]:
+    return {name: i for i, layer in enumerate(LAYERS) for name in layer}
+
+
+def test_every_top_level_module_has_a_place_in_the_import_order():
+    layer = _layer_of()
+    tops = {top for _, top in _cen_modules() if top != "__init__"}
+    assert tops - set(layer) == set(), "add new modules to LAYERS (and to DEVELOPERS.md's module map)"
+    assert set(layer) - tops == set(), "LAYERS names modules that do not exist"
+
+
+def test_no_module_imports_a_later_stage():
+    layer = _layer_of()
+    wrong = []
+    for path, top in _cen_modules():
+        if top == "__init__":
+            continue
+        for line, target in _cen_imports(path):
+            if target in layer and layer[target] > layer[top]:
+                wrong.append(f"{path.relative_to(REPO)}:{line} ({top}) imports cen.{target}, a later stage")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_import_check_sees_lazy_and_relative_imports(tmp_path):
+    probe = tmp_path / "cen" / "stats" / "probe.py"
+    probe.parent.mkdir(parents=True)
+    probe.write_text("import numpy\nfrom cen import tables\n\n\ndef f():\n    from cen.verify import checks\n"
+                     "    from ..report import record\n    from .counting import REGIONS\n    import cen.scale.stages\n")
+    assert _cen_imports(probe, tmp_path) == [(2, "tables"), (6, "verify"), (7, "report"), (8, "stats"), (9, "scale")]
+
+
+def test_only_sources_and_generate_talk_to_the_network():
+    wrong = []
+    for path, top in _cen_modules():
+        if top in NETWORK_STAGES:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            wrong += [f"{path.relative_to(REPO)}:{node.lineno} imports {n}" for n in names
+                      if any(n == m or n.startswith(m + ".") for m in NETWORK_MODULES)]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_modules_stay_under_600_lines_or_say_why():
+    long = {}
+    for path, _ in _cen_modules():
+        n = len(path.read_text(encoding="utf-8").splitlines())
+        if n > MAX_LINES:
+            long[str(path.relative_to(REPO))] = n
+    unexplained = {p: n for p, n in long.items() if p not in LONG_MODULES}
+    assert not unexplained, f"modules over {MAX_LINES} lines without a reason in LONG_MODULES: {unexplained}"
+    stale = sorted(set(LONG_MODULES) - set(long))
+    assert not stale, f"LONG_MODULES lists modules that are no longer long (remove them): {stale}"
