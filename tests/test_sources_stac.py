@@ -276,9 +276,15 @@ def test_build_sample_outside_worldcover_is_recorded_skip(api, tmp_path):
     assert not list(tmp_path.glob("*.row.json"))
 
 
-def test_real_earth_search_item_over_http(shared_data, http_server):
-    """The real Earth Search v1 item (29RKH, 2020-02-19) with its real B04/SCL COGs on 127.0.0.1."""
-    src = shared_data / "earth-search-s2-l2a-29RKH"
+@pytest.mark.parametrize("source", ["committed crop", "full tile"])
+def test_real_earth_search_item_over_http(source, http_server, request):
+    """The real Earth Search v1 item (29RKH, 2020-02-19) with its real B04/SCL COGs on 127.0.0.1:
+    the committed copy (item and SCL unmodified, B04 cut to 64 x 64 px around the point; every
+    clone) or the full fixture in ../shared/data."""
+    if source == "full tile":
+        src = request.getfixturevalue("shared_data") / "earth-search-s2-l2a-29RKH"
+    else:
+        src = paths.DATA_DIR / "earth-search-s2-l2a-29RKH"
     item = json.loads((src / "S2A_29RKH_20200219_0_L2A.json").read_text())
     for key, name in (("red", "B04.tif"), ("scl", "SCL.tif")):
         shutil.copyfile(src / name, http_server.root / name)
