@@ -32,4 +32,13 @@ def test_nb09_questions_of_the_demo_tiles(smoke_report):
     for task, share in rec["top_position_share"].items():
         n = per_task[task]
         assert share * n <= math.ceil(n / CHOICES[task]) + 1e-9, (task, share, n)
-    assert rec["n_ablation_sets"] >= 0 and "label-grounded questions" in rec["summary"]
+    assert "label-grounded questions" in rec["summary"]
+    # the template captioner's four variant sets, read back by the caption reader
+    reader = rec["caption_reader"]
+    assert rec["n_ablation_sets"] == 4 and {"captions_full", "captions_no_size", "captions_no_position",
+                                             "captions_classes_only"} <= set(reader)
+    for name, acc in reader.items():
+        assert acc["adjacency"] == 0 and acc["referring"] == 0, name  # captions never say
+    assert reader["captions_no_position"]["relative_position"] == 0  # no region sentences, no direction
+    assert reader["captions_classes_only"]["relative_position"] == 0
+    assert reader["captions_no_size"]["area"] <= reader["captions_full"]["area"]

@@ -174,3 +174,46 @@ def test_every_template_passes_the_check_unchanged():
             for tid, text in items:
                 stem = text.format(a="developed area", b="bare land", region="the bottom right of the image")
                 assert paraphrase.check_paraphrase(stem, stem, ordered=task == "relative_position") is None, tid
+
+
+def _row(task, a=None, b=None, region="whole", choices=None):
+    return {"task": task, "class_a": a, "class_b": b, "region": region, "choices": choices}
+
+
+def test_caption_reader_rules():
+    from cen.verify.parse import parse_caption
+    from cen.vqa.caption_reader import answer_from_caption
+
+    p = parse_caption("The image holds water, tree and grass. In the top left there is water, covering a large part. "
+                      "The bottom left is mostly tree. Tree is the dominant land cover.")
+    assert answer_from_caption(p, _row("presence", "water", region="top_left")) is True
+    assert answer_from_caption(p, _row("presence", "water", region="bottom_right")) is False
+    assert answer_from_caption(p, _row("presence", "grass")) is True
+    assert answer_from_caption(p, _row("presence", "crop")) is False
+    assert answer_from_caption(p, _row("area", "water", region="top_left")) == "large (50-79 %)"
+    assert answer_from_caption(p, _row("area", "crop")) == "extra small (0-9 %)"  # not mentioned: the smallest bin
+    assert answer_from_caption(p, _row("dominant", choices=["water", "tree", "crop", "grass"])) == "tree"
+    assert answer_from_caption(p, _row("relative_position", "water", "tree")) == "north"
+    assert answer_from_caption(p, _row("counting")) == 3
+    assert answer_from_caption(p, _row("adjacency", "water", "tree")) is None
+    flat = parse_caption("This tile contains water and tree.")
+    assert answer_from_caption(flat, _row("presence", "water", region="top_left")) is False
+    assert answer_from_caption(flat, _row("relative_position", "water", "tree")) is None
+
+
+def test_caption_reader_measures_what_each_variant_leaves_out(tmp_path):
+    from cen.generate import GenerateConfig
+    from cen.generate.runner import generate_attributes_for_workdir
+    from cen.stats import compute_stats
+    from cen.vqa import caption_reader
+
+    workdir, _ = _workdir(tmp_path, n_tiles=8)
+    q = pd.read_parquet(vqa.build_questions(workdir, per_tile=20, seed=2, progress=False).path)
+    compute_stats(workdir / "tiles.parquet", workdir / "stats.parquet", progress=False)
+    for variant in ("full", "no_size", "no_position"):
+        generate_attributes_for_workdir(workdir, variant, GenerateConfig(progress=False), paradigms=("gpt35",))
+    table = caption_reader.compare_variants(q, workdir, resamples=0).set_index("task")
+    assert {"captions_full", "captions_no_size", "captions_no_position"} <= set(table.columns)
+    assert table.loc["area", "captions_full"] > table.loc["area", "captions_no_size"]
+    assert table.loc["presence", "captions_full"] > table.loc["presence", "captions_no_position"]
+    assert table.loc["adjacency"].drop("n").eq(0).all()

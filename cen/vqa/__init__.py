@@ -53,7 +53,9 @@ Modules: :mod:`~cen.vqa.features` (per-tile facts, one compiled pass), :mod:`~ce
 (candidates, picking, wording), one module per family, :mod:`~cen.vqa.build` (the streaming
 writer), :mod:`~cen.vqa.scoring` (:func:`evaluate`), :mod:`~cen.vqa.baselines` (prior, label
 oracle, any OpenAI-compatible vision model), :mod:`~cen.vqa.paraphrase` (optional LLM rewording
-with a check that keeps the answer exact), :mod:`~cen.vqa.views` (figures and tables).
+with a check that keeps the answer exact), :mod:`~cen.vqa.caption_reader` (the questions answered
+from a caption alone: what each attribute-ablation caption set still states),
+:mod:`~cen.vqa.views` (figures and tables).
 """
 
 from cen.vqa.build import (

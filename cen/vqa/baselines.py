@@ -116,8 +116,9 @@ def oracle_predictions(questions: pd.DataFrame, workdir: str | Path) -> pd.DataF
         if f is None and row["task"] not in ("location", "season"):
             preds.append(None)
             continue
-        value = module.answer(f, 0, _INDEX.get(row["class_a"] or "", 0), _INDEX.get(row["class_b"] or "", 0),
-                              REGION_SLUGS.index(row["region"]), m)
+        a = _INDEX.get(row["class_a"], 0) if isinstance(row["class_a"], str) else 0
+        b = _INDEX.get(row["class_b"], 0) if isinstance(row["class_b"], str) else 0
+        value = module.answer(f, 0, a, b, REGION_SLUGS.index(row["region"]), m)
         preds.append(value)
     return pd.DataFrame({"qid": questions["qid"].astype(str).to_numpy(), "prediction": preds})
 
