@@ -366,7 +366,8 @@ def _layout(t: _Tile) -> str | None:
                 verb = t.pick(("take over", "lead", "come first", "win out", "hold sway"))
                 clauses.append(f"{'while ' if len(clauses) == 1 else ''}{n} {_v(verb, pl)} in the {t.region((q,))}")
     taken = {leaders[q] for q in _QUADS if q not in led}
-    for c in [c for c in t.present[1:2] if c not in taken]:
+    labelled = t.totals[WHOLE]
+    for c in [c for c in t.present[1:2] if c not in taken and t.count((WHOLE,), c) / labelled >= MENTION_SHARE]:
         kind, regs = _location(t, c)
         n, pl = t.noun(c)
         verbs = ("gather", "lie", "collect", "sit", "cluster") if kind != "spread" else ("occur", "turn up", "show up")
@@ -458,7 +459,8 @@ def _minor_sentences(t: _Tile, classes: Sequence[int], *, positions: bool = True
         if not size:
             qty = ""
         elif share < 0.005:
-            qty = t.pick(("specks of ", "traces of ", "tiny patches of ", "scattered bits of ", "a sprinkling of "))
+            qty = t.pick(("specks of ", "traces of ", "tiny patches of ", "scattered bits of ", "a sprinkling of ",
+                          "flecks of ", "a smattering of "))
         elif single:
             qty = t.pick(("a small patch of ", "a narrow strip of ", "a thin band of ", "a small cluster of ",
                           "a ribbon of ", "a lone patch of "))
@@ -470,6 +472,8 @@ def _minor_sentences(t: _Tile, classes: Sequence[int], *, positions: bool = True
             adj = t.pick(_EDGES[regs])
             verb = _v(t.pick(("line", "hug", "fringe", "border", "cling to")), plural)
             tail = f"{verb} the {adj} edge"
+        elif kind in ("corner", "half") and plural and positions and t.rng.random() < 0.4:
+            tail = f"{_v(t.pick(('dot', 'speckle', 'pepper')), plural)} the {t.region(regs)}"
         else:
             verbs = ("lie", "sit", "occur", "show up", "turn up", "nestle", "are found") if kind != "edge" \
                 else ("run", "lie", "sit", "stretch")
@@ -509,7 +513,7 @@ def _closing(t: _Tile) -> str:
     opener = t.pick(("Overall, the image depicts {}", "Overall, the scene is {}", "Taken together, the image shows {}",
                      "Altogether, the scene is {}", "In short, the image shows {}", "All in all, this is {}",
                      "The overall theme of the image is {}", "To sum up, the tile is {}", "In summary, the scene is {}",
-                     "Above all, the picture is {}"))
+                     "Above all, the picture is {}", "Summing up, the scene is {}"))
     text = opener.format(theme)
     if others:
         text += t.pick((" with {}", ", interspersed with {}", ", broken up by {}", ", alongside {}",
@@ -619,9 +623,9 @@ def _full(t: _Tile) -> list[str]:
             verb = _v(t.pick(("lie", "gather", "sit", "cluster")), pl) if kind != "spread" else _v("occur", pl)
             s = f"{_cap(n)} {verb} {_where(t, kind, regs)}"
             if led and led != regs:
-                where = t.region(led) if led in _REGION_NAMES else _join([_COMPASS[q] for q in led]) + " corners"
                 n2, pl2 = t.noun(c)
-                s += f", and {n2} {_v('lead', pl2)} in the {where}"
+                where = "every quadrant" if len(led) == 4 else "the " + _led_name(t, led)
+                s += f", and {n2} {_v('lead', pl2)} in {where}"
             out.append(s + ".")
         out += _minor_sentences(t, minor)
         out += [x for x in (_absent(t), _closing(t)) if x]
