@@ -59,7 +59,8 @@ def test_places_classes_where_their_pixels_are():
         for regions in _mentions(text, 2):  # developed area: only in regions that hold its pixels
             assert regions == (0,) or TR in regions or BR in regions, text
         assert text.split(". ")[-1].startswith(("Overall", "Taken together", "Altogether", "In short", "All in all",
-                                                "The overall", "To sum up", "In summary", "Above all", "In total"))
+                                                "The overall", "To sum up", "In summary", "Above all", "In total",
+                                                "Summing up"))
     joined = " ".join(texts)
     assert re.search(r"(?:patch|strip|band|cluster|ribbon) of (?:developed area|built-up land|buildings|settlement)"
                      r" \w+ (?:along|near|close to) the (?:eastern|right) edge", joined)
