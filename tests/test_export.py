@@ -106,6 +106,15 @@ def test_coco_loads_in_pycocotools_and_cen_metrics(imaged_workdir, tmp_path):
         assert set(refs) == {str(i) for i in coco.getImgIds()}
         assert sum(len(v) for v in refs.values()) == len(coco.getAnnIds())
     assert set(seen) == set(expected) and len(set(seen.values())) == len(seen)
+    # the annotations are references for `cen metrics evaluate`: a candidate per image scores
+    from cen.cli import main
+
+    refs = out / "annotations" / "captions_train.json"
+    doc = json.loads(refs.read_text())
+    candidates = tmp_path / "candidates.json"
+    candidates.write_text(json.dumps([{"image_id": im["id"], "caption": doc["annotations"][0]["caption"]}
+                                      for im in doc["images"]]))
+    assert main(["metrics", "evaluate", str(refs), str(candidates), "--metrics", "ROUGE_L", "--bootstrap", "0"]) == 0
 
 
 def test_hf_loads_offline_with_datasets_and_croissant(imaged_workdir, tmp_path, monkeypatch):

@@ -99,7 +99,8 @@ def write(samples: Samples, writer: ExportWriter, *, shard_size: int = 1000, pro
         return hashes[path]
 
     def read(path: str) -> bytes:
-        return Path(path).read_bytes()
+        with open(path, "rb") as f:
+            return f.read()
 
     for set_name, frame in samples.sets.items():
         counts[set_name] = {}
@@ -125,7 +126,12 @@ def write(samples: Samples, writer: ExportWriter, *, shard_size: int = 1000, pro
                     return fp.hexdigest()
 
                 def write_shard(tmp: Path, chunk=chunk, files=files, part=part, schema=schema) -> None:
-                    with pq.ParquetWriter(tmp, schema, compression="zstd") as pw:
+                    images = image_columns(kinds)
+                    others = [f.name for f in schema if f.name not in images]
+                    # PNG bytes are compressed already: stored as they are, no dictionary tried on them
+                    with pq.ParquetWriter(tmp, schema, compression={**{c: "zstd" for c in others},
+                                                                    **{c: "none" for c in images}},
+                                          use_dictionary=others) as pw:
                         for g in range(0, len(files), ROW_GROUP):
                             group = files[g:g + ROW_GROUP]
                             tile_ids = part["tile_id"].iloc[g:g + ROW_GROUP].tolist()

@@ -80,7 +80,8 @@ def write(samples: Samples, writer: ExportWriter, *, shard_size: int = 1000, pro
         return hashes[path]
 
     def read(path: str) -> bytes:
-        return Path(path).read_bytes()
+        with open(path, "rb") as f:
+            return f.read()
 
     for set_name, frame in samples.sets.items():
         counts[set_name] = {}
