@@ -39,16 +39,21 @@ def _records_from_json(data: Any, source: str) -> list[tuple[Any, Any]]:
     return out
 
 
+def _id_and_caption_keys(names: Sequence[str], where: str, kind: str, has: str) -> tuple[str, str]:
+    """The id and caption field among ``names`` (first of :data:`_ID_KEYS` / :data:`_CAPTION_KEYS`),
+    else :class:`MetricsInputError` naming ``where`` and what it ``has``."""
+    id_key = next((k for k in _ID_KEYS if k in names), None)
+    cap_key = next((k for k in _CAPTION_KEYS if k in names), None)
+    if id_key is None or cap_key is None:
+        raise MetricsInputError(f"{where} needs an id {kind} ({'/'.join(_ID_KEYS)}) and a caption {kind} "
+                                f"({'/'.join(_CAPTION_KEYS)}); {has}")
+    return id_key, cap_key
+
+
 def _record_pair(rec: Any, source: str, where: str) -> tuple[Any, Any]:
     if not isinstance(rec, dict):
         raise MetricsInputError(f"{source}, {where}: expected an object with an id and a caption, got {rec!r:.80}")
-    id_key = next((k for k in _ID_KEYS if k in rec), None)
-    cap_key = next((k for k in _CAPTION_KEYS if k in rec), None)
-    if id_key is None or cap_key is None:
-        raise MetricsInputError(
-            f"{source}, {where}: needs an id field ({'/'.join(_ID_KEYS)}) and a caption field "
-            f"({'/'.join(_CAPTION_KEYS)}); has {sorted(rec)}"
-        )
+    id_key, cap_key = _id_and_caption_keys(list(rec), f"{source}, {where}:", "field", f"has {sorted(rec)}")
     return rec[id_key], rec[cap_key]
 
 
@@ -101,13 +106,7 @@ def read_records(path: str | Path) -> list[tuple[str, Any]]:
     elif suffix == ".csv" or suffix == ".tsv":
         reader = csv.DictReader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ",")
         fields = reader.fieldnames or []
-        id_key = next((k for k in _ID_KEYS if k in fields), None)
-        cap_key = next((k for k in _CAPTION_KEYS if k in fields), None)
-        if id_key is None or cap_key is None:
-            raise MetricsInputError(
-                f"{source}: CSV needs an id column ({'/'.join(_ID_KEYS)}) and a caption column "
-                f"({'/'.join(_CAPTION_KEYS)}); header is {fields}"
-            )
+        id_key, cap_key = _id_and_caption_keys(fields, f"{source}: CSV", "column", f"header is {fields}")
         pairs = [(row[id_key], row[cap_key]) for row in reader]
     else:
         try:
