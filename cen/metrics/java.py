@@ -39,17 +39,18 @@ def java_env_problem() -> str | None:
     return f"${JAVA_ENV} is {env!r}, which does not exist; {fallback}"
 
 
-def find_java() -> str | None:
+def find_java(*, warn: bool = True) -> str | None:
     """The java executable: ``$CEN_JAVA`` if set and existing, else ``java`` on ``PATH`` (None if neither).
 
-    A ``$CEN_JAVA`` naming no file is reported with a :class:`UserWarning` (and in
-    :attr:`~cen.metrics.Evaluation.notes`) before falling back to ``PATH``.
+    A ``$CEN_JAVA`` naming no file is reported with a :class:`UserWarning` (``warn``; callers that
+    report it themselves, as :func:`~cen.metrics.evaluate` does in its notes, pass False) before
+    falling back to ``PATH``.
     """
     env = os.environ.get(JAVA_ENV)
     if env and Path(env).exists():
         return env
     problem = java_env_problem()
-    if problem:
+    if problem and warn:
         warnings.warn(problem, stacklevel=2)
     return shutil.which("java")
 
