@@ -756,3 +756,48 @@ def test_demo_review_script_and_score_by_fault():
     assert out.to_dict("index") == {"a": {"mean consistency with the fault": 1.0, "clean": 0.9},
                                     "b": {"mean consistency with the fault": pytest.approx(0.6), "clean": 0.9}}
     assert list(verify.score_by_fault(scores, ["a"] * 4).columns) == ["mean consistency with the fault"]
+
+
+# --- end to end on a real raster ----------------------------------------------------------------
+
+def test_end_to_end_sao_tome_island_raster_to_verified_template_captions(tmp_path, capsys):
+    """cen tiles raster (v200 crop, São Tomé island) -> cen stats -> cen generate --backend template ->
+    cen verify run: no failures, no review item; the cost estimate counts eligible tiles only."""
+    from cen import paths
+    from cen.cli import main
+    from cen.tables import read_failures
+
+    crop = paths.DATA_DIR / "worldcover" / "ESA_WorldCover_10m_2021_v200_N00E006_SaoTome_Map.tif"
+    wd = tmp_path / "island"
+    assert main(["tiles", "raster", str(crop), str(wd), "--bbox", "6.45", "0.0", "6.80", "0.45",
+                 "--product", "worldcover-v200"]) == 0
+    tiles = pd.read_parquet(wd / "tiles.parquet")
+    eligible = int(tiles["eligible"].sum())
+    assert len(tiles) == 300 and eligible == 285  # the rest is sea outside WorldCover's coverage
+    line = "300 tiles: 285 eligible, 15 excluded (mostly_nodata: 15)"
+    capsys.readouterr()
+
+    assert main(["stats", str(wd / "tiles.parquet")]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == line and f"{eligible} tiles -> " in out
+    table = stats.read_stats(wd / "stats.parquet")
+    assert sorted(table["tile_id"]) == sorted(tiles.loc[tiles["eligible"], "tile_id"])
+    assert read_failures(wd / "stats.parquet").empty
+
+    assert main(["generate", "--workdir", str(wd), "--backend", "template"]) == 0
+    captions = pd.read_parquet(wd / "captions.parquet")
+    assert set(captions["tile_id"]) == set(table["tile_id"]) and (captions["status"] == "ok").all()
+    capsys.readouterr()
+
+    assert main(["verify", "run", "--workdir", str(wd)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == line
+    verified = pd.read_parquet(wd / "captions_verified.parquet")
+    assert len(verified) == len(captions) and set(verified["verification_status"]) == {"clean"}, \
+        verified.loc[verified["verification_status"] != "clean", ["tile_id", "paradigm", "flags"]].head().to_dict("records")
+    assert "0 captions await review" in out
+
+    assert main(["generate", "--workdir", str(wd), "--backend", "openai", "--estimate"]) == 0
+    out = capsys.readouterr().out
+    rows = {ln.split()[0]: ln.split() for ln in out.splitlines() if ln.strip().startswith("gpt-")}
+    assert rows["gpt-3.5-turbo-1106"][1] == str(eligible)  # one paid request per eligible tile, none for the sea

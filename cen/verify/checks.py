@@ -332,21 +332,23 @@ def _statistics_keys(counts: np.ndarray) -> list[bytes]:
     return [row.tobytes() for row in flat]
 
 
-def _length_norm(words: np.ndarray, members: np.ndarray, levels: np.ndarray, level: int,
-                 min_group: int) -> np.ndarray | None:
-    """Word counts of the captions (of ``members``) whose complexity is nearest to ``level``:
-    the level itself, widened one step at a time until there are ``min_group`` of them."""
-    spread = np.abs(levels[members] - level)
-    for width in np.unique(spread):
-        pool = members[spread <= width]
-        if len(pool) >= min_group:
-            return words[pool]
-    return None
+def _pools(members: np.ndarray, levels: np.ndarray, min_group: int) -> dict[int, np.ndarray]:
+    """For each complexity level of ``members``: its own captions if there are ``min_group``, else
+    those of the nearest levels, widened one step at a time until there are (or all)."""
+    out = {}
+    for level in np.unique(levels[members]):
+        spread = np.abs(levels[members] - level)
+        for width in np.unique(spread):
+            pool = members[spread <= width]
+            if len(pool) >= min_group or width == spread.max():
+                out[int(level)] = pool
+                break
+    return out
 
 
 def table_checks(texts: Sequence[str], paradigms: Sequence[str], tiles: Sequence[str],
                  length_iqr: float = 3.0, min_words: int = 10, counts: np.ndarray | None = None,
-                 min_group: int = 20) -> Iterable[tuple[int, Flag]]:
+                 min_group: int = 20, length_ratio: float = 2.0, min_level: int = 5) -> Iterable[tuple[int, Flag]]:
     """Checks that need the whole table: the same text on tiles of different statistics; length outliers.
 
     ``duplicate``: a text (case and spacing ignored) shared with a caption of another tile of the
@@ -354,11 +356,15 @@ def table_checks(texts: Sequence[str], paradigms: Sequence[str], tiles: Sequence
     label statistics may share a text (a deterministic captioner must give them the same one):
     only captions whose text also describes a tile of *different* statistics are flagged.
 
-    ``length_outlier``: a word count below ``Q1 - k·IQR`` or above ``Q3 + k·IQR`` of comparable
-    captions (IQR floored at 10 % of the median), or below ``min_words``. Comparable: the same
-    paradigm and, with ``counts``, the same :func:`label_complexity` (widened to the nearest
-    complexities until ``min_group`` captions are pooled); without enough captions, only
-    ``min_words`` applies.
+    ``length_outlier``: fewer than ``min_words`` words, or a length far from what comparable
+    captions have. Comparable: the same paradigm and, with ``counts``, the same
+    :func:`label_complexity` (a level with fewer than ``min_group`` captions is pooled with the
+    nearest levels until there are). A caption's expected length is the median word count of its
+    level (of the pool when the level has fewer than ``min_level``); its ratio length / expected
+    is an outlier below ``Q1 - k·IQR`` and below ``1 / length_ratio``, or above ``Q3 + k·IQR`` and
+    above ``length_ratio``, of its pool's ratios (IQR floored at 10 % of the median; the ratio bound
+    keeps a captioner whose lengths barely vary, such as the template, from flagging ordinary
+    variation). A paradigm with fewer than ``min_group`` captions gets only the ``min_words`` rule.
     """
     keys = _statistics_keys(counts) if counts is not None else None
     groups: dict[tuple[str, str], list[int]] = {}
@@ -380,18 +386,27 @@ def table_checks(texts: Sequence[str], paradigms: Sequence[str], tiles: Sequence
     levels = label_complexity(counts) if counts is not None else np.zeros(len(texts), dtype=np.int64)
     for p in np.unique(par):
         idx = np.flatnonzero((par == p) & (words > 0))
-        for level in np.unique(levels[idx]):
-            norm = _length_norm(words, idx, levels, int(level), min_group)
-            lo, hi = float(min_words), np.inf
-            if norm is not None:
-                q1, med, q3 = np.percentile(norm, [25, 50, 75])
+        ratio = np.ones(len(texts))
+        fences: dict[int, tuple[float, float]] = {}
+        expected: dict[int, float] = {}
+        if len(idx) >= min_group:
+            pools = _pools(idx, levels, min_group)
+            for level, pool in pools.items():
+                own = idx[levels[idx] == level]
+                expected[level] = float(np.median(words[own] if len(own) >= min_level else words[pool]))
+            ratio[idx] = words[idx] / np.array([expected[int(v)] for v in levels[idx]])
+            for level, pool in pools.items():
+                q1, med, q3 = np.percentile(ratio[pool], [25, 50, 75])
                 iqr = max(q3 - q1, 0.1 * med)
-                lo, hi = max(lo, q1 - length_iqr * iqr), q3 + length_iqr * iqr
-            like = f"{p} captions" if counts is None else f"{p} captions of tiles of complexity {level}"
-            for i in idx[levels[idx] == level]:
-                if words[i] < lo or words[i] > hi:
-                    bound = f"below {lo:.0f}" if words[i] < lo else f"above {hi:.0f}"
-                    yield int(i), Flag("length_outlier", f"{words[i]} words, {bound} for {like}", 0, len(texts[i]))
+                fences[level] = (min(q1 - length_iqr * iqr, 1 / length_ratio), max(q3 + length_iqr * iqr, length_ratio))
+        for i in idx:
+            like = f"{p} captions" if counts is None else f"{p} captions of tiles of complexity {levels[i]}"
+            lo, hi = fences.get(int(levels[i]), (-np.inf, np.inf))
+            if words[i] < min_words:
+                yield int(i), Flag("length_outlier", f"{words[i]} words, below {min_words}", 0, len(texts[i]))
+            elif not lo <= ratio[i] <= hi:
+                yield int(i), Flag("length_outlier", f"{words[i]} words, {ratio[i]:.1f} times the median "
+                                   f"{expected[int(levels[i])]:.0f} of {like}", 0, len(texts[i]))
 
 
 def paradigms_of(captions: pd.DataFrame, source: str = "captions") -> list[str]:
