@@ -278,6 +278,7 @@ def test_cli_accounts_and_exits_non_zero_when_nothing_is_done(imaged_workdir, tm
     assert main(["export", str(imaged_workdir), str(tmp_path / "o"), "--format", "wds", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "captions" in out and "skipped 1 (verification status 'rejected' (not accepted): 1)" in out
+    assert "7 tiles: 3 eligible, 4 excluded (no_label: 4)" in out
     assert main(["export", str(imaged_workdir), str(tmp_path / "p"), "--format", "hf", "--split", "nosuch"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no caption to export" in err[0]
@@ -358,3 +359,14 @@ def test_hf_folder_loads_by_its_card_configs(imaged_workdir, tmp_path, monkeypat
     result = export(imaged_workdir, out, "hf", progress=False)
     ds = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))
     assert {s: len(ds[s]) for s in ds} == result.counts["captions"]
+
+
+def test_unverified_workdir_exports_only_with_captions_all(smoke_workdir, tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(smoke_workdir, raw)
+    (raw / "captions_verified.parquet").unlink()
+    with pytest.raises(FileNotFoundError, match="captions_verified.parquet: verified captions not found"):
+        export(raw, tmp_path / "a", "hf", progress=False)
+    result = export(raw, tmp_path / "b", "wds", captions="all", progress=False)
+    captions = pd.read_parquet(raw / "captions.parquet")
+    assert result.n_exported == len(captions) and len(result.skipped) == 0

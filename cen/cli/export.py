@@ -24,6 +24,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
                         paradigms=args.paradigm, label_as_image=not args.skip_label_only,
                         multispectral=args.multispectral, shard_size=args.shard_size, seed=args.seed,
                         extras=not args.no_extras, progress=not args.quiet)
+    if result.tiles_line:
+        print(result.tiles_line)
     print(result.summary())
     for note in result.notes:
         print(f"note: {note}")

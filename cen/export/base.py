@@ -107,6 +107,8 @@ class ExportResult:
     removed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
+    tiles_line: str = ""
+    """How many tiles the workdir has and which were eligible (empty for the release)."""
 
     @property
     def n_exported(self) -> int:

@@ -60,7 +60,7 @@ def _run(samples: Samples, out: str | Path, fmt: str, *, options: dict, shard_si
             "source": samples.source, "failed": len(failed), "notes": samples.notes})
     return ExportResult(out=Path(out), format=fmt, counts=counts, skipped=samples.skipped, failed=failed,
                         written=writer.written, kept=writer.kept, removed=writer.removed, notes=samples.notes,
-                        manifest=manifest)
+                        manifest=manifest, tiles_line=samples.tiles_line)
 
 
 def export(

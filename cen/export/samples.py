@@ -93,6 +93,9 @@ class Samples:
     kinds: tuple[str, ...]
     """Band groups asked for (:data:`IMAGE_CHOICES`)."""
     notes: list[str] = field(default_factory=list)
+    tiles_line: str = ""
+    """``cen.tiling.eligibility_summary`` of the tiles table (a workdir export), e.g.
+    ``"374 tiles: 336 eligible, 38 excluded (mostly_nodata: 38)"``."""
     stamps: dict[str, str] = field(default_factory=dict)
     """``size:mtime_ns`` of every source file, filled by :func:`cen.export.base.check_files`."""
 
@@ -357,6 +360,15 @@ def _vqa_rows(table: pd.DataFrame, tiles: pd.DataFrame, source: str, skipped: li
     return out
 
 
+def _eligibility_line(workdir: Path) -> str:
+    from cen import tiling
+
+    summary = getattr(tiling, "eligibility_summary", None)
+    if summary is None:
+        return ""
+    return summary(tiling.read_tiles_table(workdir / "tiles.parquet"))
+
+
 def variant_names(workdir: str | Path) -> list[str]:
     """Caption variants present in a workdir: ``captions_<variant>.parquet`` (not ``verified`` nor
     a ``*_failures`` table), sorted."""
@@ -439,7 +451,8 @@ def workdir_samples(
             sets["vqa"] = _finish(_vqa_rows(pd.read_parquet(vqa_path), tiles, str(vqa_path), skipped), tiles, kinds,
                                   splits, "vqa", label_as_image, skipped)
     sets = {k: v for k, v in sets.items() if k == "captions" or len(v)}
-    return Samples(sets=sets, skipped=_skipped(skipped), source="workdir", root=workdir, kinds=kinds, notes=notes)
+    return Samples(sets=sets, skipped=_skipped(skipped), source="workdir", root=workdir, kinds=kinds, notes=notes,
+                   tiles_line=_eligibility_line(workdir))
 
 
 def public_columns(frame: pd.DataFrame) -> list[str]:
