@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cen import paths
+from cen.tables import resolve_path_columns
 
 DATASETS_CSV = paths.DATA_DIR / "datasets.csv"
 
@@ -287,9 +288,9 @@ def run_tiles(dataset: str, *, workdir: str | Path = "../build/demo", tiles_path
     if dataset == "demo" and (Path(workdir) / "tiles.parquet").exists():
         from cen import tiling
 
-        return tiling.read_tiles_table(Path(workdir) / "tiles.parquet")
+        return resolve_path_columns(tiling.read_tiles_table(Path(workdir) / "tiles.parquet"), workdir)
     if dataset == "parquet" and tiles_path is not None and captions_path is not None:
-        return pd.read_parquet(tiles_path)
+        return resolve_path_columns(pd.read_parquet(tiles_path), Path(tiles_path).parent)
     return None
 
 
@@ -435,9 +436,10 @@ def _read_table(path: Path) -> pd.DataFrame:
     try:
         import geopandas as gpd
 
-        return gpd.read_parquet(path)
+        frame = gpd.read_parquet(path)
     except (ValueError, KeyError):  # plain Parquet without GeoParquet metadata
-        return pd.read_parquet(path)
+        frame = pd.read_parquet(path)
+    return resolve_path_columns(frame, path.parent)  # stored paths are relative to the table's folder
 
 
 # ----------------------------------------------------------------------------- rendering

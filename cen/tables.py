@@ -119,6 +119,44 @@ def relative_to_workdir(path: str | os.PathLike | None, workdir: str | Path) -> 
         return str(absolute)
 
 
+def _is_path_column(name: object) -> bool:
+    return isinstance(name, str) and name.endswith("_path")
+
+
+def resolve_path_columns(frame: pd.DataFrame, workdir: str | Path,
+                         columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A copy of ``frame`` whose path columns (default: every column named ``*_path``) hold
+    paths to open (:func:`resolve_path` against ``workdir``, as ``str``; null stays null)."""
+    out = frame.copy()
+    for col in (columns if columns is not None else [c for c in frame.columns if _is_path_column(c)]):
+        if col in out.columns:
+            out[col] = pd.Series([None if (p := resolve_path(v if isinstance(v, (str, os.PathLike)) else None,
+                                                             workdir)) is None else str(p) for v in out[col]],
+                                 index=out.index, dtype=object)
+    return out
+
+
+def relative_path_columns(frame: pd.DataFrame, workdir: str | Path,
+                          columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A copy of ``frame`` whose path columns (default: every ``*_path`` column) are stored the
+    portable way: absolute paths inside ``workdir`` become relative (:func:`relative_to_workdir`);
+    relative paths (already relative to ``workdir``), URLs and paths outside stay as they are."""
+    out = frame.copy()
+    for col in (columns if columns is not None else [c for c in frame.columns if _is_path_column(c)]):
+        if col not in out.columns:
+            continue
+        values = []
+        for v in out[col]:
+            if not isinstance(v, (str, os.PathLike)) or v == "":
+                values.append(None)
+            elif Path(os.fspath(v)).is_absolute():
+                values.append(relative_to_workdir(v, workdir))
+            else:
+                values.append(Path(os.fspath(v)).as_posix() if "://" not in os.fspath(v) else os.fspath(v))
+        out[col] = pd.Series(values, index=out.index, dtype=object)
+    return out
+
+
 FAILURE_COLUMNS = ("tile_id", "stage", "error")
 """Columns of a failures table: which tile, which stage, and the one-line error."""
 

@@ -161,7 +161,9 @@ def demo_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def demo_tiles(demo_dir):
     """The labelled rows of the demo tiles table."""
-    frame = pd.read_parquet(demo_dir / "tiles.parquet")
+    from cen.tables import resolve_path_columns
+
+    frame = resolve_path_columns(pd.read_parquet(demo_dir / "tiles.parquet"), demo_dir)  # stored relative
     return frame[frame["label_path"].notna()].reset_index(drop=True)
 
 

@@ -83,10 +83,12 @@ def check_accounting(tiles, src_path: str | Path, region: Window | None = None, 
             assert (pd.isna(row["exclude_reason"]) if row["eligible"] else row["exclude_reason"] == "mostly_nodata")
             assert row["crs"] == "EPSG:4326"
             if row["eligible"]:
-                with rasterio.open(row["label_path"]) as tif:
+                workdir = tiles.attrs.get("workdir", ".")
+                with rasterio.open(tables.resolve_path(row["label_path"], workdir)) as tif:
                     np.testing.assert_array_equal(tif.read(1), codes)
                     assert list(tif.transform)[:6] == list(row["transform"])
-                assert tiling.read_label_png(row["label_png_path"]).tolist() == landcover.codes_to_indices(codes).tolist()
+                png = tables.resolve_path(row["label_png_path"], workdir)
+                assert tiling.read_label_png(png).tolist() == landcover.codes_to_indices(codes).tolist()
             else:
                 assert pd.isna(row["label_path"])
 

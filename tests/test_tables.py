@@ -59,3 +59,18 @@ def test_failures_table_round_trip_and_cleared_when_none(tmp_path):
     assert tables.write_failures(out, []) is None and not path.exists()
     assert list(tables.read_failures(out).columns) == list(tables.FAILURE_COLUMNS)
     assert len(tables.read_failures(out)) == 0
+
+
+def test_path_columns_stored_relative_and_resolved_back(tmp_path):
+    work = tmp_path / "work"
+    inside, outside = work / "tiles" / "a.tif", tmp_path / "other" / "b.tif"
+    frame = pd.DataFrame({"label_path": [str(inside), str(outside), "tiles/c.tif", None,
+                                         "https://host/x.tif"], "n": range(5)})
+    stored = tables.relative_path_columns(frame, work)
+    assert stored["label_path"].tolist() == ["tiles/a.tif", str(outside), "tiles/c.tif", None, "https://host/x.tif"]
+    assert frame["label_path"].iloc[0] == str(inside)  # a copy; the frame given is unchanged
+    moved = tmp_path / "moved"
+    back = tables.resolve_path_columns(stored, moved)
+    assert back["label_path"].tolist() == [str(moved / "tiles/a.tif"), str(outside), str(moved / "tiles/c.tif"),
+                                           None, "https://host/x.tif"]
+    assert back["n"].tolist() == list(range(5))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -379,3 +380,63 @@ def test_demo_table_records_eligibility(demo_tiles):
     assert not images.eligible.any() and (images.exclude_reason == "no_label").all()
     assert images.labelled_fraction.isna().all()
     assert tiling.eligibility_summary(demo_tiles) == "7 tiles: 3 eligible, 4 excluded (no_label: 4)"
+
+
+# --- portable workdirs: paths stored relative, moved or zipped folders read back -----------------
+
+def _open_all(tiles, workdir):
+    from cen.tables import resolve_path
+
+    opened = 0
+    for col in tiling.PATH_COLUMNS:
+        for value in tiles[col].dropna():
+            path = resolve_path(value, workdir)
+            assert path.is_file(), (col, value)
+            opened += 1
+    return opened
+
+
+def test_tiles_table_stores_relative_paths_and_a_moved_or_zipped_workdir_reads(tmp_path):
+    import shutil
+
+    from cen import stats
+    from cen.sources import demo
+
+    built = tmp_path / "built"
+    frame = demo.build_demo_tiles(built, smoke=True)
+    stored = tiling.read_tiles_table(built / "tiles.parquet")
+    for col in tiling.PATH_COLUMNS:
+        values = stored[col].dropna()
+        assert all(not v.startswith("/") and v.startswith("tiles/") for v in values), col
+    first = frame[frame.label_path.notna()].iloc[0]
+    assert stored.set_index("tile_id").at[first.tile_id, "label_path"] == f"tiles/{first.tile_id}_label.tif"
+    assert Path(first.label_path).is_absolute()  # the returned frame holds paths to open
+    n_files = _open_all(stored, built)
+    assert n_files == 3 * 2 + 4 * 4  # label tif + png; image tif + three band-group PNGs
+    moved = tmp_path / "elsewhere" / "moved"
+    moved.parent.mkdir()
+    shutil.move(str(built), moved)
+    back = tiling.read_tiles_table(moved / "tiles.parquet")
+    assert back.attrs["workdir"] == str(moved) and _open_all(back, moved) == n_files
+    assert len(stats.stats_table_from_tiles(moved / "tiles.parquet", progress=False)) == 3
+    fig = tiling.plot_label_tiles(back, n=1)  # views open the files through the table's folder
+    assert fig is not None
+    archive = shutil.make_archive(str(tmp_path / "workdir"), "zip", moved)
+    unzipped = tmp_path / "unzipped"
+    shutil.unpack_archive(archive, unzipped)
+    assert _open_all(tiling.read_tiles_table(unzipped / "tiles.parquet"), unzipped) == n_files
+
+
+def test_absolute_paths_of_older_tables_still_read(tmp_path):
+    from cen import stats
+    from cen.sources import demo
+    from cen.tables import write_parquet
+
+    frame = demo.build_demo_tiles(tmp_path / "w", smoke=True, n_s2_windows=0)
+    write_parquet(frame.drop(columns=["labelled_fraction", "eligible", "exclude_reason"]), tmp_path / "old.parquet")
+    old = tiling.read_tiles_table(tmp_path / "old.parquet")
+    assert Path(old.label_path.iloc[0]).is_absolute() and _open_all(old, tmp_path / "unrelated") == 6
+    assert len(stats.stats_table_from_tiles(tmp_path / "old.parquet", progress=False)) == 3
+    # rewriting through write_tiles_table makes them relative to the new table's folder
+    tiling.write_tiles_table(tmp_path / "w" / "again.parquet", old)
+    assert tiling.read_tiles_table(tmp_path / "w" / "again.parquet").label_path.iloc[0].startswith("tiles/")

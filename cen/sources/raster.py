@@ -20,6 +20,8 @@ How it works (:func:`tile_raster`):
   other rows keep a null ``label_path``.
 * **Bounded memory.** One strip of tiles (256 rows of the window) is read at a time, with
   GDAL's block cache capped at :data:`GDAL_CACHE_MB`.
+* **Portable.** ``tiles.parquet`` stores the label paths relative to ``workdir`` (the returned
+  frame holds them resolved), so the folder can be moved or zipped.
 * **Resumable.** Each finished strip is saved under ``WORKDIR/.tiles_raster/``; a re-run
   skips finished strips (and a killed run loses at most the strip it was in). A run with other
   arguments in the same folder starts over (label files are rewritten when the raster, window,
@@ -237,7 +239,8 @@ def _strip_rows(strip: np.ndarray, layout: Layout, row: int, *, cmap: ClassMap, 
         rec = tiling.tile_record(tile)
         rec["geometry"] = rec["geometry"].wkb
         if elig["eligible"]:
-            rec.update(tiling.write_label_tile(out_dir, tile, codes, product=cmap.name, overwrite=rewrite))
+            files = tiling.write_label_tile(out_dir, tile, codes, product=cmap.name, overwrite=rewrite)
+            rec.update({k: tables.relative_to_workdir(v, out_dir.parent) for k, v in files.items()})
         present = np.flatnonzero(np.bincount(codes.ravel(), minlength=256)[1:]) + 1 if bad is None else []
         rec.update(
             split=tiling.assign_split(tile.tile_id), label_product=cmap.name, label_tiles=label_tiles,
@@ -371,6 +374,7 @@ def tile_raster(
     table = workdir / "tiles.parquet"
     tiles = tiling.tiles_frame(records) if records else gpd.GeoDataFrame(
         pd.DataFrame(columns=list(tiling.TILES_COLUMNS)), geometry="geometry", crs="EPSG:4326")
+    tiles = tables.resolve_path_columns(tiles, workdir, tiling.PATH_COLUMNS)  # on disk: relative to workdir
     tiling.write_tiles_table(table, tiles)
     tables.write_failures(table, failures)
     return RasterTiles(tiles, pd.DataFrame(failures, columns=list(tables.FAILURE_COLUMNS)), n_resumed, table)

@@ -25,7 +25,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from cen import paths, tiling
-from cen.tables import atomic_path
+from cen.tables import atomic_path, relative_to_workdir, resolve_path_columns
 
 NATURAL_EARTH = paths.DATA_DIR / "naturalearth" / "ne_110m_admin_0_countries.shp"
 EXCLUDED_CONTINENTS = ("Antarctica", "Seven seas (open ocean)")
@@ -207,6 +207,9 @@ def build_sample(
         status="ok",
     )
     row["geometry"] = row["geometry"].wkt
+    for col in tiling.PATH_COLUMNS:  # the finished-sample record survives a moved workdir
+        if isinstance(row.get(col), str):
+            row[col] = relative_to_workdir(row[col], out_dir.parent)
     with atomic_path(done) as tmp:
         tmp.write_text(json.dumps(row, default=str))
     return row
@@ -243,7 +246,7 @@ def write_sample_results(results: Iterable[Mapping], workdir: str | Path) -> tup
             rows.append(row)
         else:
             skipped.append(row)
-    frame = tiling.tiles_frame(rows)
+    frame = resolve_path_columns(tiling.tiles_frame(rows), workdir, tiling.PATH_COLUMNS)
     tiling.write_tiles_table(workdir / "tiles.parquet", frame)
     skipped_df = pd.DataFrame(skipped, columns=["sample_id", "lon", "lat", "status", "reason"])
     with atomic_path(workdir / "samples_skipped.csv") as tmp:

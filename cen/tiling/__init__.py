@@ -74,6 +74,7 @@ from cen.tiling.raster_io import (
 )
 from cen.tiling.table import (
     OVERVIEW_COLUMNS,
+    PATH_COLUMNS,
     REQUIRED_COLUMNS,
     SPLIT_FRACTIONS,
     TILES_COLUMNS,

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from cen.tables import read_table, write_parquet
+from cen.tables import read_table, relative_path_columns, write_parquet
 from cen.tiling.grid import Tile
 from cen.tiling.quality import EXCLUDE_REASONS
 
@@ -22,11 +22,16 @@ TILES_COLUMNS: tuple[str, ...] = (
     "nodata_fraction", "flags", "provenance", "labelled_fraction", "eligible", "exclude_reason", "tiles_version",
 )
 """Columns of ``tiles.parquet`` in order (DEVELOPERS.md). ``transform`` is the affine
-``(a, b, c, d, e, f)`` of the tile's own 256 x 256 grid in ``crs``; paths are absolute (null
-where a tile has no image or no label); ``flags`` is a list of strings (:func:`quality_flags`),
+``(a, b, c, d, e, f)`` of the tile's own 256 x 256 grid in ``crs``; paths (:data:`PATH_COLUMNS`)
+are stored relative to the workdir by :func:`write_tiles_table` (null where a tile has no image
+or no label; older tables hold absolute paths, which still read); ``flags`` is a list of strings (:func:`quality_flags`),
 ``provenance`` a JSON string. ``labelled_fraction`` is the share of the tile's label pixels that
 are not nodata (null without a label), ``eligible`` whether later stages use the tile and
 ``exclude_reason`` why not (null when eligible; :data:`cen.tiling.quality.EXCLUDE_REASONS`)."""
+
+PATH_COLUMNS: tuple[str, ...] = ("label_path", "label_png_path", "image_path", "rgb_png_path", "b567_png_path",
+                                 "b81112_png_path")
+"""The file columns of the tiles table: stored relative to the table's folder (the workdir)."""
 
 REQUIRED_COLUMNS: tuple[str, ...] = tuple(c for c in TILES_COLUMNS
                                           if c not in ("labelled_fraction", "eligible", "exclude_reason"))
@@ -92,16 +97,26 @@ def tiles_frame(rows: Sequence[Mapping[str, object]]):
 
 
 def write_tiles_table(path: str | Path, frame) -> Path:
-    """Write a tiles GeoDataFrame as GeoParquet, atomically."""
-    return write_parquet(frame, path)
+    """Write a tiles GeoDataFrame as GeoParquet, atomically, with the :data:`PATH_COLUMNS` stored
+    relative to the table's folder (its workdir) so the folder can be moved or zipped; paths
+    outside the workdir stay absolute (:func:`cen.tables.relative_path_columns`)."""
+    path = Path(path)
+    return write_parquet(relative_path_columns(frame, path.parent, PATH_COLUMNS), path)
 
 
 def read_tiles_table(path: str | Path):
-    """Read ``tiles.parquet``; raises ``ValueError`` naming the file and any missing column."""
+    """Read ``tiles.parquet``; raises ``ValueError`` naming the file and any missing column.
+
+    Paths stay as stored (relative to the table's folder, or absolute in older tables): open
+    them with :func:`cen.tables.resolve_path` ``(value, workdir)``, or take the whole table with
+    :func:`cen.tables.resolve_path_columns`. ``frame.attrs["workdir"]`` is the table's folder.
+    """
     import geopandas as gpd
 
-    return read_table(path, REQUIRED_COLUMNS, what="tiles table", made_by="notebook 01 data sourcing",
-                      reader=gpd.read_parquet, error=ValueError)
+    frame = read_table(path, REQUIRED_COLUMNS, what="tiles table", made_by="notebook 01 data sourcing",
+                       reader=gpd.read_parquet, error=ValueError)
+    frame.attrs["workdir"] = str(Path(path).parent)
+    return frame
 
 
 def tiles_summary(frame) -> pd.DataFrame:

@@ -4,7 +4,10 @@ in the three band groups, footprints, and one 512-px window stitched from its fo
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from cen.tables import resolve_path
 
 from cen.tiling.grid import PATCH_NAMES, merge_patches, patch_parent
 from cen.tiling.products import BAND_GROUPS
@@ -15,7 +18,13 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def plot_label_tiles(frame, n: int = 8) -> Figure | None:
+def _file(frame, value, workdir: str | Path | None) -> Path:
+    """A path of the table as a file to open: relative values from ``workdir``, default the
+    table's own folder (``frame.attrs["workdir"]``, set by :func:`read_tiles_table`), else ``.``."""
+    return resolve_path(value, workdir if workdir is not None else frame.attrs.get("workdir", "."))
+
+
+def plot_label_tiles(frame, n: int = 8, *, workdir: str | Path | None = None) -> Figure | None:
     """The first ``n`` label tiles as rendered (their ChatEarthNet-colour PNGs), one panel each,
     titled with the tile centre and the number of classes; ``None`` if no tile has a label PNG."""
     import matplotlib.pyplot as plt
@@ -25,7 +34,7 @@ def plot_label_tiles(frame, n: int = 8) -> Figure | None:
         return None
     fig, axes = plt.subplots(1, len(shown), figsize=(2.6 * len(shown), 2.8), squeeze=False)
     for ax, (_, row) in zip(axes[0], shown.iterrows()):
-        ax.imshow(read_png(row["label_png_path"]))
+        ax.imshow(read_png(_file(frame, row["label_png_path"], workdir)))
         n_classes = _n_classes(row["provenance"])
         ax.set_title(f"{row['lon']:.3f}, {row['lat']:.3f}\n{'?' if n_classes is None else n_classes} classes",
                      fontsize=8)
@@ -34,7 +43,7 @@ def plot_label_tiles(frame, n: int = 8) -> Figure | None:
     return fig
 
 
-def plot_image_tiles(frame, n: int = 4) -> Figure | None:
+def plot_image_tiles(frame, n: int = 4, *, workdir: str | Path | None = None) -> Figure | None:
     """The first ``n`` image tiles (rows) in the three band groups (columns, :data:`BAND_GROUPS`),
     from their 8-bit PNGs; ``None`` if no tile has an RGB PNG."""
     import matplotlib.pyplot as plt
@@ -47,7 +56,7 @@ def plot_image_tiles(frame, n: int = 4) -> Figure | None:
         for c, group in enumerate(BAND_GROUPS):
             path = row[f"{group}_png_path"]
             if isinstance(path, str):
-                axes[r][c].imshow(read_png(path))
+                axes[r][c].imshow(read_png(_file(frame, path, workdir)))
             axes[r][c].set_title(f"{row['tile_id'][-7:]} {group}", fontsize=8)
             axes[r][c].axis("off")
     fig.suptitle("Sentinel-2 band groups")
@@ -72,7 +81,7 @@ def plot_footprints(frame, annotate_max: int = 8) -> Figure:
     return fig
 
 
-def plot_band_groups(frame, parent: str | None = None) -> Figure | None:
+def plot_band_groups(frame, parent: str | None = None, *, workdir: str | Path | None = None) -> Figure | None:
     """One 512-px Sentinel-2 window in the three band groups, its four patches stitched back
     (:func:`merge_patches`; white lines mark the patch edges).
 
@@ -93,7 +102,7 @@ def plot_band_groups(frame, parent: str | None = None) -> Figure | None:
     by_patch = {str(row["tile_id"])[len(parent) + 1:]: row for _, row in window.iterrows()}  # "patch00" ...
     fig, axes = plt.subplots(1, len(BAND_GROUPS), figsize=(3.3 * len(BAND_GROUPS), 3.4), squeeze=False)
     for ax, group in zip(axes[0], BAND_GROUPS):
-        found = {p: read_png(row[f"{group}_png_path"]) for p, row in by_patch.items()
+        found = {p: read_png(_file(frame, row[f"{group}_png_path"], workdir)) for p, row in by_patch.items()
                  if isinstance(row[f"{group}_png_path"], str)}
         if all(p in found for p in PATCH_NAMES):
             ax.imshow(merge_patches({p: found[p].transpose(2, 0, 1) for p in PATCH_NAMES}).transpose(1, 2, 0))
