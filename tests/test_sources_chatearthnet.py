@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import socket
 import zipfile
 
@@ -87,8 +88,21 @@ def test_fetch_release_source(served_release, tmp_path):
     assert not (tmp_path / "work" / "tiles.parquet").exists()
 
 
+def test_published_md5_is_what_a_default_download_checks(served_release, tmp_path):
+    # no md5s override: the served copy is not the published file, so the published md5 must refuse it
+    server, served_md5 = served_release
+    published = cen_release.RELEASE_FILES["json_files.zip"].md5
+    assert re.fullmatch(r"[0-9a-f]{32}", published) and served_md5 != published
+    with pytest.raises(ChecksumError, match=f"does not match the published {published}") as exc:
+        cen_release.download_release(tmp_path / "rel", base_url=server.url, progress=False)
+    assert served_md5 in str(exc.value)
+    assert (tmp_path / "rel" / "quarantine" / "json_files.zip").exists()
+    assert not (tmp_path / "rel" / "json_files.zip").exists() and not (tmp_path / "rel" / "json_files").exists()
+    md5s = [f.md5 for f in cen_release.RELEASE_FILES.values()]
+    assert len(set(md5s)) == len(md5s) == 4 and all(re.fullmatch(r"[0-9a-f]{32}", m) for m in md5s)
+
+
 def test_published_constants():
-    assert cen_release.RELEASE_FILES["json_files.zip"].md5 == "ac365a328d645641ca28315bee9e1d25"
     assert sum(n for (v, _), n in cen_release.SPLIT_SIZES.items() if v == "35") == 163_488
     assert sum(n for (v, _), n in cen_release.SPLIT_SIZES.items() if v == "4v") == 10_000
     with pytest.raises(ValueError, match="unknown release file"):
@@ -160,6 +174,24 @@ def test_corrupt_archive(tmp_path):
         cen_release.safe_extract(bad, tmp_path)
 
 
+def test_corrupt_member_is_a_release_error_and_leaves_no_temporary(tmp_path):
+    archive = tmp_path / "json_files.zip"
+    make_release_zip(archive, sizes={("35", "train"): 40, ("35", "val"): 40})
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo(f"json_files/{cen_release.caption_file('35', 'val')}")
+    data = bytearray(archive.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start + 20:start + 40] = bytes(20)  # damage the compressed bytes of one member
+    archive.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    with pytest.raises(ReleaseError, match=r"json_files.zip: member 'json_files/ChatEarthNet_caps_35_val.json' "
+                                           r"is corrupt") as exc:
+        cen_release.safe_extract(archive, out)
+    assert not isinstance(exc.value, UnsafeArchiveError)
+    left = sorted(p.name for p in out.rglob("*") if p.is_file())
+    assert left == [cen_release.caption_file("35", "train")]  # the good member before it, no temporary
+
+
 def test_completeness_reports_missing_and_extra(tmp_path):
     make_release_zip(tmp_path / "j.zip", sizes={("35", "train"): 2, ("35", "val"): 1})
     cen_release.safe_extract(tmp_path / "j.zip", tmp_path / "rel")
@@ -196,6 +228,19 @@ def test_z13_footprints_match_reported_places():
         cen_release.parse_image_name("4334_2404_patch22.png")
     with pytest.raises(ValueError, match="outside the zoom-13 grid"):
         cen_release.tile_lonlat_bounds(8192, 0)
+    with pytest.raises(ValueError, match=r"\(8192, 5\) outside the zoom-13 grid 0..8191"):
+        cen_release.parse_image_name("8192_5_patch11.png")  # zoom-13 numbers, not the patch's zoom-14 ones
+
+
+def test_out_of_range_zoom13_name_names_file_record_and_numbers(tmp_path):
+    d = tmp_path / "json_files"
+    d.mkdir()
+    recs = [{"image": "4334_2404_patch00.png", "caption": "ok"}, {"image": "4334_9000_patch10.png", "caption": "x"}]
+    (d / "ChatEarthNet_caps_4v_test.json").write_text(json.dumps(recs))
+    with pytest.raises(ReleaseError) as exc:
+        cen_release.load_captions(tmp_path)
+    assert str(exc.value) == (f"{d / 'ChatEarthNet_caps_4v_test.json'}: record 1: image '4334_9000_patch10.png': "
+                              "zoom-13 tile column/row (4334, 9000) is outside the zoom-13 grid 0..8191")
 
 
 @pytest.mark.parametrize(

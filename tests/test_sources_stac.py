@@ -388,3 +388,28 @@ def test_notebook_01_stac_source_end_to_end(api, tmp_path):
     assert rec["n_label_tiles"] == 2 and rec["n_image_tiles"] == 2
     frame = tiling.read_tiles_table(tmp_path / "work" / "tiles.parquet")
     assert set(frame.s2_item_id) == {"clear"} and frame.label_product.eq("ESA WorldCover 10m 2020 v100").all()
+
+
+def test_cli_sample_build_accounts_for_every_point(api, tmp_path, capsys):
+    from cen import cli
+
+    server, _ = api
+    relocated_worldcover(server.root, "N36W078", -75.66, 37.75)
+    common = ["--stac-url", f"{server.url}/stac/api.json", "--worldcover-url", server.url,
+              "--dates", "2016-01-01/2016-01-31"]
+    # two points over the committed window: both built
+    code = cli.main(["sample", "build", str(tmp_path / "ok"), "-n", "2", "--bbox", "-75.63", "37.705", "-75.60",
+                     "37.725", *common])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.splitlines()[0] == "2 sample points: 2 tiles built, 0 skipped"
+    assert out.splitlines()[-1].startswith("2 tiles: 2 eligible, 0 excluded -> ")
+    # points where no scene exists: nothing built is an error naming the table, every point accounted for
+    code = cli.main(["sample", "build", str(tmp_path / "none"), "-n", "3", "--bbox", "10", "50", "10.5", "50.5",
+                     *common])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out.splitlines()[0] == "3 sample points: 0 tiles built, 3 skipped (NoSceneError: 3)"
+    assert err.strip().splitlines()[-1] == (f"cen sample: {tmp_path / 'none' / 'tiles.parquet'}: no tile was built from the 3 "
+                           "sample point(s); see the reasons above")
+    assert len(pd.read_csv(tmp_path / "none" / "samples_skipped.csv")) == 3

@@ -11,8 +11,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     plan = sampling.sample_plan(args.n, seed=args.seed, bbox=args.bbox, countries=args.countries)
     if args.action == "plan":
-        out = Path(args.out or "sample_plan.parquet")
-        plan.to_parquet(out, index=False)
+        from cen import tables
+
+        out = tables.write_parquet(plan, args.out or "sample_plan.parquet")
         print(f"{len(plan)} sample points -> {out}")
         print(plan.groupby("stratum").size().to_string())
         return 0
@@ -22,9 +23,26 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     tiles, skipped = sampling.build_samples(
         plan, args.workdir, catalog=catalog, provider=args.provider, dates=args.dates, max_cloud=args.max_cloud,
         worldcover_year=args.worldcover_year, worldcover_url=args.worldcover_url)
-    print(f"{len(tiles)} tiles -> {Path(args.workdir) / 'tiles.parquet'}; {len(skipped)} skipped "
-          f"(reasons in {Path(args.workdir) / 'samples_skipped.csv'})")
+    from cen import tiling
+
+    print(sample_accounting(len(plan), len(tiles), skipped))
+    if len(skipped):
+        print(f"reasons per point in {Path(args.workdir) / 'samples_skipped.csv'}")
+    if len(tiles) == 0:
+        raise RuntimeError(f"{Path(args.workdir) / 'tiles.parquet'}: no tile was built from the {len(plan)} "
+                           "sample point(s); see the reasons above")
+    print(f"{tiling.eligibility_summary(tiles)} -> {Path(args.workdir) / 'tiles.parquet'}")
     return 0
+
+
+def sample_accounting(n_points: int, n_built: int, skipped) -> str:
+    """``"N sample points: B tiles built, S skipped (StacError: a, WorldCoverError: b)"``; the
+    reasons are grouped by their kind (the text before the first colon)."""
+    kinds = skipped["reason"].fillna("unknown").astype(str).str.split(":").str[0].value_counts() if len(skipped) else {}
+    line = f"{n_points} sample points: {n_built} tiles built, {len(skipped)} skipped"
+    if len(kinds):
+        line += " (" + ", ".join(f"{k}: {int(v)}" for k, v in kinds.items()) + ")"
+    return line
 
 
 def add(sub: argparse._SubParsersAction) -> None:

@@ -27,6 +27,7 @@ import re
 import shutil
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -215,7 +216,9 @@ def safe_extract(archive: str | Path, dest: str | Path) -> list[Path]:
 
     Refuses (raising :class:`UnsafeArchiveError` naming the entry, before writing anything)
     absolute paths, ``..`` components, drive letters and symbolic links. Files already present
-    with the same size are kept (re-extraction resumes).
+    with the same size are kept (re-extraction resumes). A member that does not decompress
+    (bad CRC, truncated data) raises :class:`ReleaseError` naming the archive and the member;
+    its temporary file is removed and the members extracted before it are kept.
     """
     archive, dest = Path(archive), Path(dest)
     try:
@@ -243,9 +246,15 @@ def safe_extract(archive: str | Path, dest: str | Path) -> list[Path]:
             if not (target.exists() and target.stat().st_size == info.file_size):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 tmp = target.with_name(f".{target.name}.tmp")
-                with zf.open(info) as src, open(tmp, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-                os.replace(tmp, target)
+                try:
+                    with zf.open(info) as src, open(tmp, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                    os.replace(tmp, target)
+                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+                    raise ReleaseError(f"{archive}: member {info.filename!r} is corrupt ({' '.join(str(exc).split())}); "
+                                       "download the archive again") from exc
+                finally:
+                    tmp.unlink(missing_ok=True)
             out.append(target)
     return out
 
@@ -373,6 +382,7 @@ def parse_image_name(name: str) -> dict[str, object]:
     if m is None:
         raise ValueError(f"image name {name!r} is not '{{col}}_{{row}}_patch{{ij}}.png'")
     col, row, i, j = int(m["col"]), int(m["row"]), int(m["i"]), int(m["j"])
+    tile_lonlat_bounds(col, row, ZOOM)  # a zoom-13 name outside the grid fails in zoom-13 numbers
     x, y = 2 * col + j, 2 * row + i  # the patch is this zoom-14 tile
     west, south, east, north = tile_lonlat_bounds(x, y, ZOOM + 1)
     centre_lat = tile_lonlat_bounds(2 * x, 2 * y, ZOOM + 2)[1]  # Mercator centre = corner of its children
@@ -400,8 +410,13 @@ def _read_records(path: Path) -> list[dict]:
                                f"{sorted(RECORD_KEYS)}")
         if not isinstance(rec["caption"], str) or not rec["caption"].strip():
             raise ReleaseError(f"{path}: record {k} ({rec.get('image')!r}): caption must be a non-empty string")
-        if not isinstance(rec["image"], str) or IMAGE_NAME.match(rec["image"]) is None:
+        m = IMAGE_NAME.match(rec["image"]) if isinstance(rec["image"], str) else None
+        if m is None:
             raise ReleaseError(f"{path}: record {k}: image {rec['image']!r} is not '{{col}}_{{row}}_patch{{ij}}.png'")
+        col, row, n = int(m["col"]), int(m["row"]), 2**ZOOM
+        if not (0 <= col < n and 0 <= row < n):
+            raise ReleaseError(f"{path}: record {k}: image {rec['image']!r}: zoom-{ZOOM} tile column/row "
+                               f"({col}, {row}) is outside the zoom-{ZOOM} grid 0..{n - 1}")
     return data
 
 
