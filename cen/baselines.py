@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import io
 import os
 import random
 from dataclasses import dataclass, field
@@ -365,25 +364,12 @@ def prompt_hash(prompt: str) -> str:
     return hashlib.sha256(prompt.encode()).hexdigest()[:16]
 
 
-def rgb_png(path: str | Path, *, bands: Sequence[int] = (4, 3, 2), scale: float | None = None) -> bytes:
-    """PNG bytes of an RGB rendering of a Sentinel-2 GeoTIFF (1-based ``bands``; default B4/B3/B2).
+def rgb_png(path: str | Path) -> bytes:
+    """PNG bytes of the true-colour rendering of a Sentinel-2 GeoTIFF: :func:`cen.tiling.read_rgb`,
+    the project's one RGB stretch (B4/B3/B2 by band name, TCI scaling)."""
+    from cen.tiling import png_bytes, read_rgb
 
-    Values are divided by ``scale`` (default: the 98th percentile of the tile) and clipped to 0-1.
-    A 3-band GeoTIFF is taken as RGB already.
-    """
-    import rasterio
-    from PIL import Image
-
-    with rasterio.open(path) as src:
-        use = list(bands) if src.count >= max(bands) else [1, 2, 3][: src.count]
-        data = src.read(use).astype(np.float64)
-    s = scale or float(np.percentile(data, 98)) or 1.0
-    rgb = (np.clip(data / s, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0)
-    if rgb.shape[2] == 1:
-        rgb = np.repeat(rgb, 3, axis=2)
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG")
-    return buf.getvalue()
+    return png_bytes(read_rgb(path))
 
 
 def vlm_baseline(

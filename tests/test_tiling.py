@@ -286,16 +286,24 @@ def test_plot_label_tiles_returns_figure(demo_tiles, close_figures):
     fig = tiling.plot_label_tiles(demo_tiles, n=2)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     first = demo_tiles[demo_tiles.label_path.notna()].iloc[0]
-    assert fig.axes[0].get_title() == f"{first.lon:.3f}, {first.lat:.3f}\n9 classes"
+    lat, lon = first.lat, first.lon
+    assert fig.axes[0].get_title() == f"{first.tile_id}\n{lat:.4f}°N, {lon:.4f}°E\n9 classes"
+    assert 0 < lat < 1 and 6 < lon < 7  # São Tomé: north, east
     np.testing.assert_array_equal(fig.axes[0].get_images()[0].get_array(), tiling.read_png(first.label_png_path))
     assert "ChatEarthNet colours" in fig._suptitle.get_text()
+    # one legend for the figure: the classes of the panels shown, in class order, named as in captions
+    shown = [tiling.read_label_png(p) for p in demo_tiles[demo_tiles.label_path.notna()].label_png_path.head(2)]
+    present = sorted(set(np.unique(shown[0])) | set(np.unique(shown[1])))
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [landcover.CLASSES[i].name_gpt35 for i in present]
     assert tiling.plot_label_tiles(demo_tiles[demo_tiles.label_path.isna()]) is None
 
 
 def test_plot_image_tiles_returns_figure(demo_tiles, close_figures):
     fig = tiling.plot_image_tiles(demo_tiles, n=2)
     assert len(fig.axes) == 2 * len(tiling.BAND_GROUPS)
-    assert [ax.get_title() for ax in fig.axes[:3]] == ["patch00 rgb", "patch00 b567", "patch00 b81112"]
+    first = demo_tiles[demo_tiles.image_path.notna()].iloc[0]
+    assert [ax.get_title() for ax in fig.axes[:3]] == [f"{tiling.tile_title(first)}\nrgb", "b567", "b81112"]
+    assert tiling.tile_title(first).endswith("°N, " + f"{abs(first.lon):.4f}°W")  # Virginia: north, west
     row = demo_tiles[demo_tiles.image_path.notna()].iloc[1]
     np.testing.assert_array_equal(fig.axes[5].get_images()[0].get_array(), tiling.read_png(row.b81112_png_path))
     assert tiling.plot_image_tiles(demo_tiles[demo_tiles.image_path.isna()]) is None
@@ -440,3 +448,44 @@ def test_absolute_paths_of_older_tables_still_read(tmp_path):
     # rewriting through write_tiles_table makes them relative to the new table's folder
     tiling.write_tiles_table(tmp_path / "w" / "again.parquet", old)
     assert tiling.read_tiles_table(tmp_path / "w" / "again.parquet").label_path.iloc[0].startswith("tiles/")
+
+
+def test_plot_label_map_one_function_for_indices_and_rgb(close_figures):
+    from cen import verify
+
+    idx = np.zeros((64, 64), np.uint8)
+    idx[:32] = 1
+    idx[32:, :16] = 6
+    fig = tiling.plot_label_map(idx, title="t")
+    ax = fig.axes[0]
+    assert ax.get_title() == "t"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["water", "crop", "no data"]
+    np.testing.assert_array_equal(ax.get_images()[0].get_array(), landcover.indices_to_colour(idx))
+    rgb = landcover.indices_to_colour(idx)
+    for plotted in (tiling.plot_label_map(rgb), verify.plot_label_map(rgb)):  # verify delegates here
+        got = plotted.axes[0]
+        assert [t.get_text() for t in got.get_legend().get_texts()] == ["water", "crop", "no data"]
+        np.testing.assert_array_equal(got.get_images()[0].get_array(), rgb)
+    with pytest.raises(ValueError):
+        tiling.plot_label_map(np.full((4, 4), 80, np.uint8))  # WorldCover codes are not indices
+
+
+def test_tile_title_says_where():
+    assert tiling.tile_title({"tile_id": "x", "lon": -75.6, "lat": -33.91234}) == "x\n33.9123°S, 75.6000°W"
+    assert tiling.tile_title({"tile_id": "x", "lon": 6.7, "lat": 0.3}, with_id=False) == "0.3000°N, 6.7000°E"
+
+
+def test_read_rgb_is_the_tci_stretch_by_band_name(tmp_path):
+    stack = np.zeros((9, 16, 16), np.uint16)
+    bands = list(tiling.S2_BANDS)
+    stack[bands.index("B04")] = 2000  # red at the top of the stretch
+    stack[bands.index("B03")] = 1000
+    stack[bands.index("B05")] = 9999  # not a true-colour band
+    path = tiling.write_geotiff(tmp_path / "s.tif", stack, crs="EPSG:32632", transform=Affine(10, 0, 0, 0, -10, 0),
+                                band_names=bands)
+    rgb = tiling.read_rgb(path)
+    assert rgb.shape == (16, 16, 3) and rgb.dtype == np.uint8
+    assert rgb[0, 0].tolist() == [255, 128, 0]
+    np.testing.assert_array_equal(rgb, tiling.band_group_to_uint8(stack, "rgb"))
+    with pytest.raises(TilingError, match="nope.tif"):
+        tiling.read_rgb(tmp_path / "nope.tif")

@@ -66,7 +66,9 @@ from cen.tiling.raster_io import (
     read_band_stack,
     read_label_png,
     read_on_grid,
+    png_bytes,
     read_png,
+    read_rgb,
     read_tile,
     write_geotiff,
     write_label_png,
@@ -81,6 +83,7 @@ from cen.tiling.table import (
     TILES_VERSION,
     assign_split,
     eligibility_summary,
+    eligibility_table,
     eligible_mask,
     eligible_tiles,
     exclusion_counts,
@@ -94,6 +97,15 @@ from cen.tiling.table import (
     write_tiles_table,
 )
 from cen.tiling.tile_files import cut_raster, write_image_tile, write_label_tile
-from cen.tiling.views import plot_band_groups, plot_footprints, plot_image_tiles, plot_label_tiles
+from cen.tiling.views import (
+    class_legend,
+    plot_band_groups,
+    plot_eligibility,
+    plot_footprints,
+    plot_image_tiles,
+    plot_label_map,
+    plot_label_tiles,
+    tile_title,
+)
 
 __all__ = [name for name in dir() if not name.startswith("_") and name != "annotations"]

@@ -222,3 +222,48 @@ def read_label_png(path: str | Path, palette: Literal["chatearthnet", "worldcove
     except ValueError as exc:
         raise TilingError(f"{path}: {exc}") from exc
 
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """The true-colour picture of an image GeoTIFF as ``(H, W, 3)`` uint8: the one RGB stretch
+    of the project (:func:`cen.tiling.band_group_to_uint8` ``"rgb"``, the Sentinel-2 TCI stretch).
+
+    Bands: the ones described ``B04``, ``B03``, ``B02`` (our nine-band tiles); else a nine-band
+    stack in :data:`S2_BANDS` order; else bands 4, 3, 2 of a stack starting at B01; a three-band
+    file is taken as red, green, blue and a one-band file as grey. A uint8 file is already 8 bit
+    and is not stretched again. Raises :class:`TilingError` naming the file.
+    """
+    from cen.tiling.products import RGB_DN_PER_LEVEL
+
+    try:
+        with rasterio.open(path) as src:
+            names = [(d or "").upper().replace("B0", "B") for d in src.descriptions]
+            wanted = ["B4", "B3", "B2"]
+            if all(w in names for w in wanted):
+                use = [names.index(w) + 1 for w in wanted]
+            elif src.count == len(S2_BANDS):
+                use = [S2_BANDS.index(b) + 1 for b in ("B04", "B03", "B02")]
+            elif src.count >= 4:
+                use = [4, 3, 2]
+            elif src.count == 3:
+                use = [1, 2, 3]
+            else:
+                use = [1, 1, 1]
+            data = src.read(use)
+    except rasterio.RasterioIOError as exc:
+        raise TilingError(f"{path}: cannot read image ({exc})") from exc
+    if data.dtype == np.uint8:
+        return np.moveaxis(data, 0, -1).copy()
+    scaled = np.clip(np.rint(np.nan_to_num(data.astype(np.float32)) / RGB_DN_PER_LEVEL), 0, 255).astype(np.uint8)
+    return np.moveaxis(scaled, 0, -1)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """An ``(H, W, 3)`` or ``(H, W)`` uint8 array as PNG bytes (in memory)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()

@@ -246,24 +246,10 @@ def highlight_html(text: str, flags: Iterable[Any]) -> str:
 
 def plot_label_map(rgb: Any, ax: Any = None, title: str = "") -> Figure:
     """A label map rendered by :func:`label_map_rgb` with a legend of the classes present; draws
-    on ``ax`` if given, else on a new figure. Returns the figure."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-    from matplotlib.patches import Patch
+    on ``ax`` if given, else on a new figure. Returns the figure (:func:`cen.tiling.plot_label_map`)."""
+    from cen.tiling import plot_label_map as _plot
 
-    from cen import landcover
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 3))
-    ax.imshow(rgb, interpolation="nearest")
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title, fontsize=9)
-    present = {tuple(c) for c in np.unique(np.asarray(rgb).reshape(-1, 3), axis=0)}
-    handles = [Patch(facecolor=np.array(c.colour) / 255, edgecolor="k", label=c.name_gpt35)
-               for c in landcover.LAND_COVER_CLASSES if c.colour in present]
-    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)
-    return ax.figure
+    return _plot(rgb, ax=ax, title=title)
 
 
 def figure_html(fig: Figure, dpi: int = 80) -> str:
