@@ -1,5 +1,6 @@
 """Where tiles come from: the published ChatEarthNet release, Sentinel-2 L2A via STAC, ESA WorldCover
-COGs, global sampling plans, and the embedded demo (all through the same readers).
+COGs, global sampling plans, a user's own land-cover raster, and the embedded demo (all through
+the same readers).
 
 Submodules are imported on use (``from cen.sources import worldcover``) so that optional clients
 (pystac-client, planetary-computer) load only when needed. :func:`fetch` runs one source by name
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-SOURCES = ("demo", "stac", "chatearthnet")
+SOURCES = ("demo", "stac", "chatearthnet", "raster")
 """The data sources of notebook 01 (``source`` parameter)."""
 
 
@@ -21,13 +22,15 @@ class Fetched:
     """What :func:`fetch` produced: ``tiles`` (tiles GeoDataFrame, ``None`` for the release),
     ``skipped`` (sampling plan points without a usable scene: ``sample_id``, ``lon``, ``lat``,
     ``status``, ``reason``; empty unless ``stac``), ``captions`` (release caption records, only
-    ``chatearthnet``) and ``completeness`` (:class:`cen.sources.chatearthnet.Completeness` of the
-    release folder, only ``chatearthnet``)."""
+    ``chatearthnet``), ``completeness`` (:class:`cen.sources.chatearthnet.Completeness` of the
+    release folder, only ``chatearthnet``) and ``failures`` (tiles that could not be read or hold
+    invalid codes: ``tile_id``, ``stage``, ``error``; only ``raster``)."""
 
     tiles: Any = None
     skipped: Any = None
     captions: Any = None
     completeness: Any = None
+    failures: Any = None
 
 
 def fetch(
@@ -48,6 +51,11 @@ def fetch(
     release_dir: str | Path = "../build/release",
     release_images: bool = False,
     release_kw: Mapping[str, Any] | None = None,
+    raster: str | Path | None = None,
+    bbox: Sequence[float] | None = None,
+    min_labelled: float = 0.9,
+    grid: str = "native",
+    product: str | Path | None = None,
 ) -> Fetched:
     """Fetch tiles from one of :data:`SOURCES` into ``workdir`` (notebook 01's parameters).
 
@@ -57,15 +65,27 @@ def fetch(
       ``stac_provider`` catalogue (or ``stac_url``) and WorldCover (``worldcover_url`` mirror);
     * ``chatearthnet``: :func:`cen.sources.chatearthnet.download_release` into ``release_dir``
       (``release_images``: the ~38 GB image archives too; ``release_kw``: further arguments, e.g.
-      ``base_url``), then its completeness and caption records.
+      ``base_url``), then its completeness and caption records;
+    * ``raster``: :func:`cen.sources.raster.tile_raster` of the label raster ``raster`` (path or
+      URL) over ``bbox`` (lon/lat, ``None``: all of it) with ``min_labelled``, ``grid`` and
+      ``product`` (class map), resuming a previous run in ``workdir``.
 
-    Demo and stac write ``{workdir}/tiles.parquet``. Raises ``ValueError`` for another source.
+    Demo, stac and raster write ``{workdir}/tiles.parquet``. Raises ``ValueError`` for another
+    source (or ``raster`` without a raster).
     """
     import pandas as pd
 
     if source not in SOURCES:
-        raise ValueError(f"source must be 'demo', 'stac' or 'chatearthnet', got {source!r}")
+        raise ValueError(f"source must be 'demo', 'stac', 'chatearthnet' or 'raster', got {source!r}")
     workdir = Path(workdir)
+    if source == "raster":
+        from cen.sources import raster as raster_source
+
+        if raster is None:
+            raise ValueError("source 'raster' needs raster= a label raster (path, http(s):// or s3:// URL)")
+        run = raster_source.tile_raster(raster, workdir, bbox=bbox, min_labelled=min_labelled, grid=grid,
+                                        product=product, progress=not smoke)
+        return Fetched(tiles=run.tiles, skipped=pd.DataFrame(), failures=run.failures)
     if source == "demo":
         from cen.sources import demo
 

@@ -170,6 +170,26 @@ def exclusion_counts(tiles) -> dict[str, int]:
     return {r: int(counts[r]) for r in order}
 
 
+def eligibility_table(tiles) -> "pd.DataFrame":
+    """The eligibility accounting as a small table: one row ``eligible``, one per exclusion
+    reason (:func:`exclusion_counts`), and ``all tiles``; columns ``tiles`` and ``share`` (of all
+    tiles) and ``mean_labelled_fraction`` (null where no tile of the row has a label)."""
+    import pandas as pd
+
+    mask = eligible_mask(tiles)
+    frac = tiles["labelled_fraction"] if "labelled_fraction" in tiles.columns else pd.Series(float("nan"),
+                                                                                            index=tiles.index)
+    reasons = tiles["exclude_reason"] if "exclude_reason" in tiles.columns else pd.Series(None, index=tiles.index)
+    rows = [("eligible", int(mask.sum()), frac[mask].mean())]
+    for reason, count in exclusion_counts(tiles).items():
+        rows.append((reason, count, frac[~mask & (reasons == reason)].mean()))
+    rows.append(("all tiles", len(tiles), frac.mean()))
+    out = pd.DataFrame(rows, columns=["row", "tiles", "mean_labelled_fraction"]).set_index("row")
+    out.insert(1, "share", (out["tiles"] / max(len(tiles), 1)).round(4))
+    out["mean_labelled_fraction"] = out["mean_labelled_fraction"].astype(float).round(4)
+    return out
+
+
 def eligibility_summary(tiles) -> str:
     """One line: ``"N tiles: E eligible, X excluded (mostly_nodata: a, invalid_codes: b)"``.
 
