@@ -123,7 +123,8 @@ def _jsonable(value):
     if value is None:
         return None
     if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
+        out = value.tolist()
+        return out if value.dtype != object else [v if type(v) is str else _jsonable(v) for v in out]
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, (pd.Timestamp,)):
@@ -211,6 +212,10 @@ def _tile_frame(workdir: Path) -> pd.DataFrame:
     for kind, col in PATH_COLUMNS.items():
         values = tiles[col].tolist() if col in tiles.columns else [None] * len(tiles)
         out[f"_{kind}"] = [resolve(v) if isinstance(v, str) and v else None for v in values]
+    from cen import tiling
+
+    summary = getattr(tiling, "eligibility_summary", None)
+    out.attrs["eligibility"] = summary(tiles) if summary is not None else ""
     return out.set_index("tile_id", drop=False)
 
 
@@ -360,15 +365,6 @@ def _vqa_rows(table: pd.DataFrame, tiles: pd.DataFrame, source: str, skipped: li
     return out
 
 
-def _eligibility_line(workdir: Path) -> str:
-    from cen import tiling
-
-    summary = getattr(tiling, "eligibility_summary", None)
-    if summary is None:
-        return ""
-    return summary(tiling.read_tiles_table(workdir / "tiles.parquet"))
-
-
 def variant_names(workdir: str | Path) -> list[str]:
     """Caption variants present in a workdir: ``captions_<variant>.parquet`` (not ``verified`` nor
     a ``*_failures`` table), sorted."""
@@ -452,7 +448,7 @@ def workdir_samples(
                                   splits, "vqa", label_as_image, skipped)
     sets = {k: v for k, v in sets.items() if k == "captions" or len(v)}
     return Samples(sets=sets, skipped=_skipped(skipped), source="workdir", root=workdir, kinds=kinds, notes=notes,
-                   tiles_line=_eligibility_line(workdir))
+                   tiles_line=tiles.attrs.get("eligibility", ""))
 
 
 def public_columns(frame: pd.DataFrame) -> list[str]:
