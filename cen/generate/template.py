@@ -339,7 +339,7 @@ def _composition(t: _Tile, *, percent: bool | None, minors_tail: bool) -> str:
         text += t.pick(("; smaller amounts of {} make up the rest", "; the rest is {}",
                         ", with a little {} as well", "; what remains is shared by {}",
                         "; {} " + _v("fill", len(forms) > 1 or forms[0][1]) + " the remaining gaps",
-                        "; beyond these, there is only a little {}",
+                        "; beyond " + ("these" if len(parts) > 1 else "that") + ", there is only a little {}",
                         "; the remainder goes to {}")).format(_join(names))
     return _cap(text) + "."
 
