@@ -69,8 +69,9 @@ parser also reads).
 
 A mention is one occurrence of one of these tokens or its possessive (``river's``), or of one of
 the phrases, so "developed area" and "tree cover" are one mention each, "snow and ice" two
-mentions of snow, and "crop fields" two mentions of crop. Counting tokens, "mangrove forest" is a
-mention of mangroves and one of tree (the verification parser, matching phrases, says mangroves)."""
+mentions of snow, and "crop fields" two mentions of crop. A phrase of one class that holds another
+class's word counts for its own class only, as the verification parser reads it: "mangrove
+forest" is one mention of mangroves, no mention of tree."""
 
 _TOKEN_TO_CLASS: dict = {}
 for _cls, _words in CLASS_WORDS.items():
@@ -81,9 +82,32 @@ for _cls, _words in CLASS_WORDS.items():
 _SYNONYM_TOKENS = frozenset(_TOKEN_TO_CLASS)
 _PHRASE_TO_CLASS = {" ".join(p.split()): c for c, ps in CLASS_PHRASES.items() for p in ps}
 _PHRASE_FIRST_WORDS = tuple(sorted({p.split()[0] for p in _PHRASE_TO_CLASS}))
-_PHRASE_RE = re.compile(
-    r"\b(?:" + "|".join(r"\s+".join(map(re.escape, p.split())) for p in sorted(_PHRASE_TO_CLASS, key=len, reverse=True))
-    + r")\b")
+
+
+def _phrase_re(phrases) -> re.Pattern:
+    """Any of ``phrases`` (longest first), words separated by white space, at word boundaries."""
+    return re.compile(r"\b(?:" + "|".join(r"\s+".join(map(re.escape, p.split()))
+                                          for p in sorted(phrases, key=len, reverse=True)) + r")\b")
+
+
+_PHRASE_RE = _phrase_re(_PHRASE_TO_CLASS)
+# phrases holding another class's one-word synonym -> {that word: its class} ("mangrove forest":
+# {"forest": "tree"}): the word is no mention of its class there
+_NESTED: dict[str, dict[str, str]] = {
+    p: inner for syns in landcover.CLASS_SYNONYMS.values() for p in syns if " " in p
+    if (inner := {w: _TOKEN_TO_CLASS[w] for w in p.split()
+                  if w in _TOKEN_TO_CLASS and _TOKEN_TO_CLASS[w] != _TOKEN_TO_CLASS.get(p.replace(" ", "-"))})
+}
+# a caption can hold such a phrase only if it has the phrase's first word and an inner word as tokens
+def _forms(words) -> frozenset:
+    """The token forms of ``words`` as the counters see them: possessives too, str and bytes."""
+    forms = {f for w in words for f in (w, w + "'s", w + "'" if w.endswith("s") else w)}
+    return frozenset(forms | {f.encode() for f in forms})
+
+
+_NESTED_FIRST_TOKENS = _forms(p.split()[0] for p in _NESTED)
+_NESTED_INNER_TOKENS = _forms(w for inner in _NESTED.values() for w in inner)
+_NESTED_RE = _phrase_re(_NESTED)
 
 
 
@@ -131,6 +155,9 @@ class CaptionStats:
     """Total mentions of each class."""
     phrase_mentions: Counter = field(default_factory=Counter)
     """Mentions of each class by a multi-word phrase (:data:`CLASS_PHRASES`), part of ``class_mentions``."""
+    nested_mentions: Counter = field(default_factory=Counter)
+    """Words of a class inside another class's phrase ("forest" in "mangrove forest"), left out of
+    ``class_mentions``."""
 
     @property
     def vocabulary_size(self) -> int:
@@ -143,7 +170,8 @@ class CaptionStats:
             sentences=self.sentences + other.sentences, words=self.words + other.words,
             class_captions=self.class_captions + other.class_captions,
             class_mentions=self.class_mentions + other.class_mentions,
-            phrase_mentions=self.phrase_mentions + other.phrase_mentions)
+            phrase_mentions=self.phrase_mentions + other.phrase_mentions,
+            nested_mentions=self.nested_mentions + other.nested_mentions)
 
     def summary(self) -> dict[str, float | int]:
         """Counts and length statistics (words and sentences per caption)."""
@@ -181,14 +209,27 @@ class CaptionStats:
         self.lengths.append(len(toks))
         self.sentences.append(n_sent)
         self.words.update(toks)
-        classes = {_TOKEN_TO_CLASS[t] for t in _SYNONYM_TOKENS.intersection(toks)}
+        hits = _SYNONYM_TOKENS.intersection(toks)
+        classes = {_TOKEN_TO_CLASS[t] for t in hits}
         if any(w in lower for w in _PHRASE_FIRST_WORDS):
             for m in _PHRASE_RE.finditer(lower):
                 cls = _PHRASE_TO_CLASS[" ".join(m.group().split())]
                 self.phrase_mentions[cls] += 1
                 classes.add(cls)
+        if not _NESTED_FIRST_TOKENS.isdisjoint(hits) and not _NESTED_INNER_TOKENS.isdisjoint(hits):
+            self._discount_nested(lower, toks, classes)
         if classes:
             self.class_captions.update(classes)
+
+    def _discount_nested(self, lower: str, toks: list, classes: set) -> None:
+        """Words inside another class's phrase ("forest" in "mangrove forest") mention nothing."""
+        inside: Counter = Counter()
+        for m in _NESTED_RE.finditer(lower):
+            inside.update(_NESTED[" ".join(m.group().split())].values())
+        self.nested_mentions.update(inside)
+        for cls, n in inside.items():
+            if sum(1 for t in toks if _TOKEN_TO_CLASS.get(t) == cls) <= n:
+                classes.discard(cls)
 
     def _finish(self) -> None:
         # the ASCII path counts bytes tokens; merge them into str keys once, at the end
@@ -201,6 +242,7 @@ class CaptionStats:
         for word, cls in _TOKEN_TO_CLASS.items():
             if isinstance(word, str) and word in self.words:
                 self.class_mentions[cls] += self.words[word]
+        self.class_mentions -= self.nested_mentions
 
 
 def _iter_chunks(data: pd.DataFrame | Iterable[pd.DataFrame] | Iterable[str]) -> Iterator[pd.DataFrame]:

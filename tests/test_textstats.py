@@ -86,6 +86,9 @@ AGREEMENT_CAPTIONS = [
     "The built up area gives way to sparse vegetation and rocky ground; a water course runs south.",
     "Snow-covered peaks above a glacier, with meadows and a village in the middle.",
     "Dense woodland and shrubland surround a marsh; nothing else is present.",
+    "Mangrove forests line the lagoon's shore.",
+    "Mangrove forest in the north, a pine forest in the south.",
+    "The mangrove forest's edge meets the sea.",
 ]
 
 
@@ -102,6 +105,10 @@ def test_class_mentions_agree_with_the_verification_parser():
     # town, fields, sandy -> developed area, crop, bare land; "built up area" one mention
     assert st.class_mentions["developed area"] == 2 and st.class_mentions["bare land"] == 3
     assert st.class_mentions["crop"] == 1 and st.phrase_mentions == {"developed area": 1, "bare land": 1}
+    # "mangrove forest" names mangroves; its "forest" is no tree, a "pine forest" is
+    mangroves = textstats.caption_stats(AGREEMENT_CAPTIONS[4:6])[("all",)]
+    assert mangroves.class_captions == {"mangroves": 2, "water": 1, "tree": 1}  # lagoon; pine forest
+    assert mangroves.class_mentions["tree"] == 1 and mangroves.class_mentions["mangroves"] == 2
 
 
 def test_merge_equals_one_pass():
