@@ -255,7 +255,10 @@ def generate_sharded(
 ) -> StageRun:
     """Captions for a stats table, sharded by tile range across Dask workers.
 
-    Each shard (``shard_size`` tiles; the four patches of a 512-px tile never split) is one task
+    ``stats``: a stats DataFrame or the path of ``stats.parquet`` (read and checked by
+    :func:`cen.stats.read_stats`: a missing file or column is named as the stats table's).
+    ``tiles``: the tiles table whose label maps the ``gpt4v`` prompts need (relative paths taken
+    from its folder by :func:`cen.tables.resolve_path`). Each shard (``shard_size`` tiles; the four patches of a 512-px tile never split) is one task
     running the asynchronous generation engine (``config``: a
     :class:`cen.generate.runner.GenerateConfig`) with ``config.concurrency`` requests in flight,
     against ONE SQLite cache (``cache_path``, default ``<cache dir>/generation.sqlite``) shared
