@@ -11,7 +11,7 @@ import pytest
 
 from cen import stats
 from cen.stats import counting
-from cen.landcover import class_names, indices_to_codes
+from cen.landcover import CLASSES, class_names, indices_to_codes
 from release_reference import (
     counts_reference,
     gpt4v_class_reference,
@@ -765,6 +765,13 @@ def test_plot_regions_returns_figure(small_tiles):
     assert set(boxes) == set(stats.REGIONS[1:])
     assert boxes["middle"].get_linestyle() == "--" and (boxes["middle"].get_width(), boxes["middle"].get_height()) == (16, 16)
     assert boxes["bottom right"].get_xy() == (15.5, 15.5)
+    # the outlines are in a colour no class uses
+    from matplotlib.colors import to_rgb
+
+    outline = {tuple(round(255 * v) for v in box.get_edgecolor()[:3]) for box in boxes.values()}
+    assert outline == {tuple(round(255 * v) for v in to_rgb(stats.REGION_OUTLINE))}
+    distance = min(np.linalg.norm(np.subtract(c.colour, next(iter(outline)))) for c in CLASSES)
+    assert distance >= 100
     assert [t.get_text() for t in fig.legends[0].get_texts()] == list(class_names("gpt35")[1:])
     with pytest.raises(ValueError, match="no label_path for tile 'tile_2'"):
         stats.plot_regions(table, tiles[tiles.tile_id != "tile_2"], n=3)

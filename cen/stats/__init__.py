@@ -38,14 +38,14 @@ from cen.stats.table import (
     stats_table, tile_rng,
 )
 from cen.stats.views import (
-    OVERVIEW_COLUMNS, REGION_COLOURS, class_legend_handles, context_difference_examples, context_differences,
+    OVERVIEW_COLUMNS, REGION_COLOURS, REGION_OUTLINE, class_legend_handles, context_difference_examples, context_differences,
     format_contexts, plot_dataset_stats, plot_region_dominance, plot_regions, region_class_counts, region_dominance,
     stats_overview,
 )
 
 __all__ = [
     "CLASS_SLUGS", "CONTEXT_COLUMNS", "COUNT_COLUMNS", "DEFAULT_SEED", "DatasetStats", "LabelError", "NOUNS",
-    "OVERVIEW_COLUMNS", "REGIONS", "REGION_COLOURS", "REGION_SLUGS", "SHARE_COLUMNS", "SIZE_WORDS", "STATS_REQUIRED",
+    "OVERVIEW_COLUMNS", "REGIONS", "REGION_COLOURS", "REGION_OUTLINE", "REGION_SLUGS", "SHARE_COLUMNS", "SIZE_WORDS", "STATS_REQUIRED",
     "STATS_VERSION", "StatsError", "StatsRun", "THRESHOLD", "as_label_stack", "class_legend_handles", "compute_stats",
     "context_difference_examples", "context_differences", "counts_from_table", "draw_noun", "format_contexts",
     "gpt35_context", "gpt35_texts", "gpt4v_context", "gpt4v_texts", "label_paths", "plot_dataset_stats",

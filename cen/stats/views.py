@@ -26,8 +26,13 @@ OVERVIEW_COLUMNS: tuple[str, ...] = (
 )
 """Columns of :func:`stats_overview`: classes per tile, the largest ones, a few shares."""
 
-REGION_COLOURS: dict[str, str] = dict(zip(REGIONS[1:], ("tab:orange", "tab:purple", "tab:cyan", "tab:olive", "white")))
-"""Outline colour of each of the five regions in :func:`plot_regions`."""
+REGION_OUTLINE = "#ff8c00"
+"""Colour of the region outlines in :func:`plot_regions`: an orange no class uses (its RGB distance
+to every class colour, background black and snow white included, is at least 100), drawn over
+a thin black edge so it stays visible on any class."""
+
+REGION_COLOURS: dict[str, str] = {name: REGION_OUTLINE for name in REGIONS[1:]}
+"""Outline colour of each of the five regions in :func:`plot_regions` (one colour; the middle is dashed)."""
 
 
 def stats_overview(table: pd.DataFrame) -> pd.DataFrame:
@@ -61,9 +66,10 @@ def class_legend_handles():
 
 def plot_regions(table: pd.DataFrame, tiles: pd.DataFrame, n: int = 4, *, workdir: str | Path = ".") -> Figure:
     """The label maps of the first ``n`` tiles of a stats table with the five regions drawn on
-    them (:func:`region_boxes`; the middle dashed), titled with classes and dominant class, and a
-    legend of the classes. ``tiles`` gives each tile's ``label_path`` (the tiles table; relative
+    them in :data:`REGION_OUTLINE` (:func:`region_boxes`; the middle dashed), titled with classes
+    and dominant class, and a legend of the classes. ``tiles`` gives each tile's ``label_path`` (the tiles table; relative
     paths are taken from ``workdir``, the tiles table's folder)."""
+    import matplotlib.patheffects as pe
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
@@ -78,7 +84,8 @@ def plot_regions(table: pd.DataFrame, tiles: pd.DataFrame, n: int = 4, *, workdi
         ax.imshow(indices_to_colour(labels))
         for name, (r0, r1, c0, c1) in region_boxes(*labels.shape).items():
             ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, lw=1.5,
-                                   ls="--" if name == "middle" else "-", ec=REGION_COLOURS[name], label=name))
+                                   ls="--" if name == "middle" else "-", ec=REGION_COLOURS[name], label=name,
+                                   path_effects=[pe.Stroke(linewidth=2.6, foreground="black"), pe.Normal()]))
         ax.set_title(f"{row['tile_id'][-12:]}\n{row['n_classes']} classes, mostly {row['dominant_class']}", fontsize=8)
         ax.axis("off")
     fig.legend(handles=class_legend_handles(), loc="lower center", ncol=6, fontsize=7, frameon=False)
