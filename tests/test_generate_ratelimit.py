@@ -74,7 +74,7 @@ def test_limiter_learns_the_limits_and_the_token_count_from_the_answers():
         return believed
 
     believed = asyncio.run(drift())
-    assert lim.tok.level == pytest.approx(believed - 2000, abs=100)
+    assert lim.tok.level == pytest.approx(believed - 2000, abs=500)  # (less what refilled in between)
     # a 429 gives back what it reserved, pauses admissions and shrinks the number in flight
     async def reject() -> None:
         t = await lim.acquire(500)
