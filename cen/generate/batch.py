@@ -75,6 +75,13 @@ async def _collect(client: Any, batch_id: str, keys: list[str], by_key: dict[str
                 if not isinstance(text, str) or not text.strip():
                     raise ValueError("no text")
             except (KeyError, IndexError, TypeError, ValueError) as exc:
+                usage = body.get("usage") if isinstance(body, dict) else None
+                if resp.get("status_code") == 200 and isinstance(usage, dict):  # billed, but unusable
+                    u = Usage(int(usage.get("prompt_tokens", 0) or 0), int(usage.get("completion_tokens", 0) or 0))
+                    cost = ledger.charge(model, u.input_tokens, u.output_tokens, answered=False)
+                    ctx.record_spend(model, u, cost, answered=False)
+                    if o:
+                        o.input_tokens, o.output_tokens, o.cost_usd = u.input_tokens, u.output_tokens, cost
                 cache.fail(key, model, f"batch {batch_id}: malformed line ({exc})", 1)
                 if o:
                     o.status, o.error = "failed", f"batch {batch_id}: malformed line ({exc})"

@@ -90,8 +90,9 @@ class GenerateConfig:
     budget_usd: float | None = None
     """Cap on the total spent by the run (``run_name``) over all its invocations."""
     run_name: str | None = None
-    """Names the run whose spending the budget caps; None = model + paradigms (the CLI and
-    :func:`generate_for_workdir` add the workdir: :func:`default_run_name`)."""
+    """Names the run whose spending the budget caps across invocations. None: :func:`generate` caps
+    this invocation alone; the CLI, notebook 03 and :func:`generate_for_workdir` name the run by
+    workdir + model + paradigms (:func:`default_run_name`)."""
     max_retries: int = 6
     timeout: float = 60.0
     """Seconds per request attempt."""
@@ -306,7 +307,8 @@ async def _run_openai(outcomes: list[Outcome], cfg: GenerateConfig, ctx: Any, no
                         if o.status == "recovered":
                             _finish_split(o)
                     rest = [o for o in todo if o.status == "pending"]
-                    with tqdm(total=len(rest), desc=f"captions ({cfg.model or 'model'})", unit="request",
+                    models = cfg.model or ", ".join(sorted({o.model for o in rest}))
+                    with tqdm(total=len(rest), desc=f"captions ({models})", unit="request",
                               disable=not cfg.progress) as bar:
                         await run_direct(client, rest, cfg, ctx, bar,
                                          on_done=lambda o: _finish_split(o) if o.status == "ok" else None)
@@ -358,12 +360,6 @@ def check_unique(requests: Sequence[PromptRequest]) -> None:
             seen[(t, req.paradigm)] = req.request_id
 
 
-def _default_name(outcomes: Sequence[Outcome]) -> str:
-    models = sorted({o.model for o in outcomes})
-    paradigms = sorted({o.request.paradigm for o in outcomes})
-    return f"{'+'.join(models)}|{'+'.join(paradigms)}"
-
-
 def default_run_name(workdir: str | Path, model: str | None, paradigms: Sequence[str]) -> str:
     """The run a budget belongs to when no ``run_name`` is given: ``<workdir>|<model>|<paradigms>``."""
     return f"{Path(workdir).resolve()}|{model or 'default'}|{'+'.join(sorted(paradigms))}"
@@ -389,7 +385,7 @@ def generate(requests: Sequence[PromptRequest], config: GenerateConfig | None = 
         model = _model_of(req, cfg)
         key = cache_key(model, request_params(req, cfg), req.messages_hash, req.image_hashes)
         outcomes.append(Outcome(request=req, key=key, model=model))
-    run_name = cfg.run_name or _default_name(outcomes)
+    run_name = cfg.run_name or run_id  # no name: this invocation alone (e.g. one Dask shard with its share)
     notes: list[str] = []
     ledger = CostLedger(cfg.budget_usd, cfg.prices, batch=cfg.mode == "batch")
     counters: dict[str, int] = {}
