@@ -563,13 +563,14 @@ def render_latex(table: pd.DataFrame, columns: dict[str, str] | None = None, cap
 
 def write_comparison(table: pd.DataFrame, out_dir: str | Path, *, highlight: Iterable[str] = (),
                      caption: str | None = "Remote-sensing image-text datasets", stem: str = "datasets") -> list[Path]:
-    """Write the table as ``<stem>.md``, ``<stem>.tex`` (with ``caption``) and ``<stem>.html``
-    (``highlight`` rows bold) into ``out_dir``, each atomically; returns the paths."""
+    """Write the table as ``<stem>.html`` (``highlight`` rows bold), ``<stem>.csv`` (the shown
+    cells), ``<stem>.tex`` (with ``caption``) and ``<stem>.md`` into ``out_dir``, each
+    atomically; returns the paths."""
     from cen.tables import write_bytes
 
     out = Path(out_dir)
-    texts = {"md": render_markdown(table), "tex": render_latex(table, caption=caption),
-             "html": render_html(table, highlight=highlight)}
+    texts = {"html": render_html(table, highlight=highlight), "csv": display_table(table).to_csv(index=False),
+             "tex": render_latex(table, caption=caption), "md": render_markdown(table)}
     return [write_bytes(out / f"{stem}.{ext}", text.encode("utf-8")) for ext, text in texts.items()]
 
 
@@ -577,6 +578,48 @@ def _latex_escape(text: str) -> str:
     repl = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
     return "".join(repl.get(ch, ch) for ch in str(text))
+
+
+_LABEL_OFFSETS = ((5, 3), (5, -10), (-5, 3), (-5, -10), (5, 11), (-5, 11), (5, -18), (-5, -18), (0, 16), (0, -22))
+"""Offsets (points) tried in turn for a point's label; left offsets put the text left of the point."""
+
+
+def _place_labels(ax, names: list[str], xs: list[float], ys: list[float], marked: set[str]) -> list:
+    """Annotate points so that no two labels overlap and no label leaves the axes where avoidable:
+    each label takes the first offset in :data:`_LABEL_OFFSETS` whose box overlaps no other label
+    and no marker (the marked ones, e.g. this run's dataset, are placed first)."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    from matplotlib.transforms import Bbox
+
+    axes_box = ax.get_window_extent(renderer)
+    radius = 4.0 * fig.dpi / 72  # the markers (s=60) are about 8 points across
+    markers = [Bbox.from_bounds(px - radius, py - radius, 2 * radius, 2 * radius)
+               for px, py in ax.transData.transform(list(zip(xs, ys)))]
+    taken: list = []
+    placed = []
+    order = sorted(range(len(names)), key=lambda i: (names[i] not in marked, -ys[i]))
+    for i in order:
+        bold = names[i] in marked
+        best = None
+        for dx, dy in _LABEL_OFFSETS:
+            text = ax.annotate(names[i], (xs[i], ys[i]), xytext=(dx, dy), textcoords="offset points", fontsize=7,
+                               ha="left" if dx >= 0 else "right", fontweight="bold" if bold else None, zorder=4)
+            box = text.get_window_extent(renderer)
+            inside = (box.x0 >= axes_box.x0 and box.x1 <= axes_box.x1 and box.y0 >= axes_box.y0 and box.y1 <= axes_box.y1)
+            others = taken + [m for j, m in enumerate(markers) if j != i]
+            if inside and not any(box.overlaps(other) for other in others):
+                best = (text, box)
+                break
+            text.remove()
+        if best is None:  # no free place: the first offset, as before
+            dx, dy = _LABEL_OFFSETS[0]
+            text = ax.annotate(names[i], (xs[i], ys[i]), xytext=(dx, dy), textcoords="offset points", fontsize=7,
+                               fontweight="bold" if bold else None, zorder=4)
+            best = (text, text.get_window_extent(renderer))
+        taken.append(best[1])
+        placed.append(best[0])
+    return placed
 
 
 def plot_pairs(table: pd.DataFrame, by: Literal["caption_granularity", "generation_method"] = "caption_granularity",
@@ -596,7 +639,7 @@ def plot_pairs(table: pd.DataFrame, by: Literal["caption_granularity", "generati
     palette["unknown"] = (0.7, 0.7, 0.7)
     marked = set(highlight)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 0.32 * len(data) + 1.5) if kind == "bar" else (8, 5))
+        fig, ax = plt.subplots(figsize=(8, 0.32 * len(data) + 1.5) if kind == "bar" else (9.5, 5.5))
     else:
         fig = ax.figure
     if kind == "bar":
@@ -615,16 +658,22 @@ def plot_pairs(table: pd.DataFrame, by: Literal["caption_granularity", "generati
             sel = data[data["category"] == cat]
             ax.scatter(sel["year"].astype(float), sel["image_text_pairs"].astype(float), s=60, color=palette[cat],
                        edgecolor="black", linewidth=0.5, zorder=3)
-        for _, row in data.iterrows():
-            ax.annotate(row["name"], (float(row["year"]), float(row["image_text_pairs"])), fontsize=7,
-                        xytext=(4, 3), textcoords="offset points", fontweight="bold" if row["name"] in marked else None)
         ax.set_yscale("log")
         ax.set_ylabel("image-text pairs (log scale)")
         ax.set_xlabel("year")
+        years = data["year"].astype(float)
+        pairs = data["image_text_pairs"].astype(float)
+        ax.set_xlim(years.min() - 0.7, years.max() + 1.6)  # room for the labels of the newest datasets
+        ax.set_ylim(pairs.min() / 3, pairs.max() * 3)
     else:
         raise ValueError(f"unknown plot kind {kind!r}; expected 'bar' or 'year'")
+    legend_kw = ({"loc": "lower right"} if kind == "bar"
+                 else {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0})
     ax.legend(handles=[Patch(color=palette[c], label=c) for c in cats], title=by.replace("_", " "),
-              fontsize="small", loc="lower right")
+              fontsize="small", **legend_kw)
     ax.grid(axis="x" if kind == "bar" else "y", which="major", alpha=0.3)
     fig.tight_layout()
+    if kind == "year":  # after the layout is final, so the label boxes are where they will be drawn
+        _place_labels(ax, data["name"].astype(str).tolist(), data["year"].astype(float).tolist(),
+                      data["image_text_pairs"].astype(float).tolist(), marked)
     return fig

@@ -442,8 +442,8 @@ def notebook_html(m: folium.Map, height: int = 520) -> str:
     if "cen_offline_js" in m.get_root().header._children:
         _strip_cdn_assets(m)
     page = html.escape(m.get_root().render(), quote=True)
-    return (f'<iframe class="cen-map" srcdoc="{page}" style="width:100%;height:{int(height)}px;border:1px solid #ccc" '
-            'title="interactive map"></iframe>')
+    return (f'<div class="cen-map"><iframe srcdoc="{page}" style="width:100%;height:{int(height)}px;border:1px solid #ccc" '
+            'title="interactive map"></iframe></div>')
 
 
 def show(m: folium.Map, height: int = 520):

@@ -40,22 +40,31 @@ def test_output_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def smoke_report(tmp_path_factory):
-    """Execute every numbered notebook once with the ``smoke`` profile; returns records by notebook.
-
-    Tests of each notebook assert on the numbers that notebook recorded
-    (``smoke_report["02_tiling_and_statistics"]["n_tiles"]``).
-    """
+def smoke_report_dir(tmp_path_factory) -> Path:
+    """The folder of the ``smoke`` report, executed once per session: executed notebooks and their
+    HTML, what each published (``NN_name/``), ``index.html`` and ``records.json``."""
     from cen.report import run_report
 
     out = tmp_path_factory.mktemp("smoke_report")
     before = os.environ.get("CEN_BUILD_DIR")
     os.environ["CEN_BUILD_DIR"] = str(out / "build")  # for the run only: later tests see the old value
     try:
-        results = run_report("smoke", out_dir=out, html_output=False, progress=False)
+        run_report("smoke", out_dir=out, progress=False)
     finally:
         if before is None:
             del os.environ["CEN_BUILD_DIR"]
         else:
             os.environ["CEN_BUILD_DIR"] = before
-    return {r.notebook: r.records for r in results}
+    return out
+
+
+@pytest.fixture(scope="session")
+def smoke_report(smoke_report_dir):
+    """Records by notebook of the session's smoke report.
+
+    Tests of each notebook assert on the numbers that notebook recorded
+    (``smoke_report["02_tiling_and_statistics"]["n_tiles"]``).
+    """
+    from cen.report import read_records
+
+    return {nb.stem: read_records(nb) for nb in sorted(smoke_report_dir.glob("[0-9][0-9]_*.ipynb"))}

@@ -253,7 +253,7 @@ def test_table_a1_known_counts_and_written_files(tmp_path, table):
     known = catalog.known_counts(table, ["licence", "name"])
     assert known["name"] == len(table) and 0 < known["licence"] < len(table)
     paths = catalog.write_comparison(table, tmp_path / "out", highlight=["ChatEarthNet"], caption="Data & sizes")
-    assert sorted(p.name for p in paths) == ["datasets.html", "datasets.md", "datasets.tex"]
+    assert sorted(p.name for p in paths) == ["datasets.csv", "datasets.html", "datasets.md", "datasets.tex"]
     assert (tmp_path / "out" / "datasets.md").read_text() == catalog.render_markdown(table)
     assert r"Data \& sizes" in (tmp_path / "out" / "datasets.tex").read_text()
     assert "font-weight: bold" in (tmp_path / "out" / "datasets.html").read_text()
@@ -274,3 +274,24 @@ def test_rendered_table_reads_left_to_right_and_states_how_chatearthnet_is_place
     assert "tile grid, decoded by cen" in row and "Countries" in row and "None" not in row
     with pytest.raises(KeyError, match="no dataset named 'nope'"):
         catalog.render_row(table, "nope")
+
+
+def test_year_plot_labels_do_not_overlap_and_the_legend_is_outside():
+    table = catalog.load_datasets()
+    ours = {c: None for c in catalog.COLUMNS}
+    ours.update(name="cen demo (this run)", year=2026, image_text_pairs=48, pairs_exact=True,
+                generation_method="rule-based", in_table_a1=False)
+    table = catalog.add_rows(table, [ours])
+    fig = catalog.plot_pairs(table, by="generation_method", kind="year", highlight=["cen demo (this run)"])
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    labels = {t.get_text(): t.get_window_extent(renderer) for t in ax.texts}
+    assert set(labels) == set(table["name"].dropna()) - {"S2LCD"}  # S2LCD has no year
+    boxes = list(labels.items())
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1:]:
+            assert not box_a.overlaps(box_b), f"labels {a!r} and {b!r} overlap"
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert legend.x0 >= ax.get_window_extent(renderer).x1  # beside the axes, hiding no point
+    assert labels["cen demo (this run)"].y0 >= ax.get_window_extent(renderer).y0
+    assert [t for t in ax.texts if t.get_text() == "cen demo (this run)"][0].get_fontweight() == "bold"

@@ -1,21 +1,15 @@
-"""Reports: run the numbered notebooks with papermill under a profile, and record their numbers.
+"""The report runner: execute the numbered notebooks with papermill under a profile.
 
 A *profile* is a YAML mapping of notebook stem (``02_tiling_and_statistics``) to the parameters
 injected into that notebook; the key ``all`` holds parameters given to every notebook. Built-in
 profiles live in ``cen/profiles/`` (``demo``: the embedded demo; ``smoke``: the same, as small
 and fast as possible, for tests); any other YAML file can be passed by path.
-
-Notebooks record their key numbers with :func:`record`; the numbers travel inside the executed
-notebook as a display output of a private MIME type, so they work the same in JupyterLab and in a
-papermill run, and :func:`read_records` reads them back (tests assert on them; the report index
-shows them).
 """
 
 from __future__ import annotations
 
-import html
-import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,16 +19,18 @@ import nbformat
 import yaml
 
 from cen import paths
+from cen.report.index import write_index
+from cen.report.records import REPORT_DIR_ENV, for_reading, read_artefacts, read_records
 from cen.tables import write_bytes
 
-RECORD_MIME = "application/vnd.cen.record+json"
-PROFILES_DIR = Path(__file__).parent / "profiles"
+PROFILES_DIR = Path(__file__).parents[1] / "profiles"
 
 
-def _kernel_manager_class() -> type:
+def _kernel_manager_class(kernel_log: Path | None = None) -> type:
     """The kernel manager for report runs: the kernel talks over Unix-domain sockets (no TCP port
-    another local user could read, and no plain-text-transport warning per notebook); TCP on
-    platforms without them."""
+    another local user could read, and no plain-text-transport warning per notebook), and what the
+    kernel process itself writes to stderr (its log, C libraries' messages; not cell outputs) goes
+    to ``kernel_log`` instead of the console. TCP on platforms without Unix-domain sockets."""
     from jupyter_client.manager import AsyncKernelManager
 
     if os.name != "posix":  # pragma: no cover - Windows has no IPC transport
@@ -45,51 +41,18 @@ def _kernel_manager_class() -> type:
             super().__init__(**kwargs)
             self.transport = "ipc"
 
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            if kernel_log is None:
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            with open(kernel_log, "ab") as log:  # the kernel keeps its own copy of the descriptor
+                kw["stderr"] = log
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+
     return IPCKernelManager
 
 
 class ReportError(RuntimeError):
     """A notebook failed during a report run; names the notebook and the cell."""
-
-
-def record(**values: Any) -> None:
-    """Record named numbers of the running notebook (JSON-serialisable values).
-
-    In a notebook, ``record(n_tiles=12, mean_words=81.5)`` stores the values in the cell's
-    output; outside a notebook it does nothing visible.
-    """
-    payload = json.loads(json.dumps(values, default=_json_default))
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:  # pragma: no cover - IPython is a dependency
-        return
-    if get_ipython() is None:
-        return
-    # an empty text/plain: JupyterLab shows nothing, and the report's HTML leaves the cell out
-    display({RECORD_MIME: payload, "text/plain": ""}, raw=True)
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):
-        return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot record a value of type {type(obj).__name__}")
-
-
-def read_records(notebook: str | Path | nbformat.NotebookNode) -> dict[str, Any]:
-    """All values recorded in an executed notebook (later records of a name win)."""
-    nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(str(notebook), as_version=4)
-    values: dict[str, Any] = {}
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            if RECORD_MIME in data:
-                values.update(data[RECORD_MIME])
-    return values
 
 
 def list_notebooks(notebooks_dir: Path = paths.NOTEBOOKS_DIR) -> list[Path]:
@@ -129,6 +92,8 @@ class NotebookResult:
     records: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
     error: str | None = None
+    artefacts: list[dict[str, Any]] = field(default_factory=list)
+    """What the notebook published (:func:`cen.report.publish`); ``files`` relative to the report folder."""
 
 
 def _summary(nb: nbformat.NotebookNode, records: dict[str, Any]) -> str:
@@ -142,62 +107,27 @@ def _summary(nb: nbformat.NotebookNode, records: dict[str, Any]) -> str:
     return ""
 
 
-def _is_record(output: dict) -> bool:
-    return RECORD_MIME in output.get("data", {})
-
-
-def for_reading(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of an executed notebook as a reader should see it: the cells that only record
-    numbers (:func:`record`) are left out and record outputs elsewhere are dropped."""
-    out = nbformat.from_dict(json.loads(json.dumps(nb)))
-    cells = []
-    for cell in out.cells:
-        if cell.cell_type == "code":
-            outputs = cell.get("outputs", [])
-            if outputs and all(_is_record(o) for o in outputs):
-                continue
-            cell.outputs = [o for o in outputs if not _is_record(o)]
-        cells.append(cell)
-    out.cells = cells
-    return out
+_OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+"""
+"""nbconvert's lab template without what it fetches from CDNs (require.js, MathJax, mermaid, the
+widget manager): the report's HTML opens offline. Widget outputs show their text form; TeX in
+markdown stays as written."""
 
 
 def _to_html(notebook: Path) -> Path:
+    import jinja2
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_notebook_node(for_reading(nbformat.read(str(notebook), as_version=4)))
+    exporter = HTMLExporter(template_name="lab", template_file="cen_offline.html.j2",
+                            extra_loaders=[jinja2.DictLoader({"cen_offline.html.j2": _OFFLINE_TEMPLATE})])
+    nb = for_reading(nbformat.read(str(notebook), as_version=4))
+    nb.metadata.pop("widgets", None)
+    body, _ = exporter.from_notebook_node(nb)
     return write_bytes(notebook.with_suffix(".html"), body.encode("utf-8"))
-
-
-def _write_index(out_dir: Path, profile_name: str, results: list[NotebookResult]) -> Path:
-    rows = []
-    for r in results:
-        link = html.escape(Path(r.html).name if r.html else Path(r.output).name)
-        err = f"<br><small>{html.escape(r.error)}</small>" if r.error else ""
-        rows.append(
-            f"<tr><td><a href=\"{link}\">{html.escape(r.notebook)}</a></td>"
-            f"<td class=\"{r.status}\">{r.status}</td><td>{r.seconds:.1f} s</td>"
-            f"<td>{html.escape(r.summary)}{err}</td></tr>"
-        )
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>cen report: {html.escape(profile_name)}</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.3em .8em;text-align:left;
-vertical-align:top}}.ok{{color:#060}}.failed{{color:#a00}}.not-run{{color:#888}}</style></head>
-<body><h1>cen report — profile <code>{html.escape(profile_name)}</code></h1>
-<p>Executed {time.strftime('%Y-%m-%d %H:%M:%S %Z')} with papermill; the executed notebooks and
-their HTML are beside this page, the recorded numbers in <code>records.json</code>.</p>
-<table><tr><th>notebook</th><th>status</th><th>time</th><th>summary</th></tr>
-{chr(10).join(rows)}
-</table></body></html>
-"""
-    index = out_dir / "index.html"
-    index.write_text(page, encoding="utf-8")
-    (out_dir / "records.json").write_text(
-        json.dumps({r.notebook: {"status": r.status, "seconds": round(r.seconds, 2), "records": r.records,
-                                 "error": r.error} for r in results}, indent=2),
-        encoding="utf-8",
-    )
-    return index
 
 
 def run_report(
@@ -212,7 +142,9 @@ def run_report(
 ) -> list[NotebookResult]:
     """Execute the numbered notebooks in order under ``profile``.
 
-    Writes ``<out_dir>/NN_name.ipynb`` (+ ``.html``), ``records.json`` and ``index.html``;
+    Writes ``<out_dir>/NN_name.ipynb`` (+ ``.html``), what each notebook publishes
+    (:func:`cen.report.publish`) into ``<out_dir>/NN_name/``, ``records.json`` and ``index.html``
+    (:func:`cen.report.index.write_index`), and the kernels' own stderr into ``kernels.log``;
     ``out_dir`` defaults to ``reports/<profile name>``. Every notebook also gets the parameter
     ``workdir`` = ``build/<profile name>`` unless the profile sets it, so the tables one notebook
     writes are where the next one reads them. ``notebooks`` limits the run to the given stems or
@@ -241,7 +173,9 @@ def run_report(
             raise ReportError(f"no notebook named {', '.join(sorted(missing))} in {notebooks_dir}")
     # relative to the notebooks' folder (their working directory): no absolute path in a notebook
     workdir = Path(os.path.relpath(paths.build_dir(profile_name), notebooks_dir))
-    engine = {"kernel_manager_class": _kernel_manager_class()}
+    kernel_log = out_dir / "kernels.log"
+    kernel_log.unlink(missing_ok=True)
+    engine = {"kernel_manager_class": _kernel_manager_class(kernel_log)}
 
     results: list[NotebookResult] = []
     bar = tqdm(selected, desc=f"report {profile_name}", unit="notebook", disable=not progress)
@@ -253,8 +187,12 @@ def run_report(
             results.append(NotebookResult(nb_path.stem, "not-run", 0.0, str(output), None))
             continue
         params = {"workdir": str(workdir), **profile_parameters(prof, nb_path)}
+        artefact_dir = out_dir / nb_path.stem
+        shutil.rmtree(artefact_dir, ignore_errors=True)  # what this run publishes, nothing stale
         start = time.perf_counter()
         status, error = "ok", None
+        saved_env = os.environ.get(REPORT_DIR_ENV)
+        os.environ[REPORT_DIR_ENV] = str(artefact_dir.resolve())  # the kernel inherits it
         try:
             pm.execute_notebook(
                 str(nb_path), str(output), parameters=params, cwd=str(notebooks_dir),
@@ -266,18 +204,27 @@ def run_report(
         except Exception as exc:  # kernel death, bad parameters, missing kernel ...
             status = "failed"
             error = f"{nb_path.name}: {type(exc).__name__}: {exc}"
+        finally:
+            if saved_env is None:
+                os.environ.pop(REPORT_DIR_ENV, None)
+            else:
+                os.environ[REPORT_DIR_ENV] = saved_env
         seconds = time.perf_counter() - start
-        records, summary, html_path = {}, "", None
+        records, summary, html_path, artefacts = {}, "", None, []
         if output.exists():
             executed = nbformat.read(str(output), as_version=4)
             records = read_records(executed)
             summary = _summary(executed, records)
+            artefacts = [{**a, "files": [f"{nb_path.stem}/{f}" for f in a["files"]],
+                          "thumbnail": f"{nb_path.stem}/{a['thumbnail']}" if a.get("thumbnail") else None}
+                         for a in read_artefacts(executed)]
             if html_output:
                 html_path = str(_to_html(output))
-        results.append(NotebookResult(nb_path.stem, status, seconds, str(output), html_path, records, summary, error))
+        results.append(NotebookResult(nb_path.stem, status, seconds, str(output), html_path, records, summary, error,
+                                      artefacts))
         if status == "failed":
             failure = error
-    _write_index(out_dir, profile_name, results)
+    write_index(out_dir, profile_name, results)
     if failure is not None:
         raise ReportError(f"report {profile_name!r} failed in {failure}; outputs so far are in {out_dir}")
     return results
