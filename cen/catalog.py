@@ -168,6 +168,8 @@ def add_rows(table: pd.DataFrame, rows: Iterable[dict[str, Any]]) -> pd.DataFram
 
 
 def _image_bands(tiles: pd.DataFrame) -> int | None:
+    """Band count of the first readable image of a tiles table (paths as :func:`run_tiles` gives
+    them: resolved against the table's folder)."""
     if "image_path" not in tiles.columns:
         return None
     import rasterio
@@ -321,6 +323,7 @@ def load_samples(
     stats_path: str | Path | None = None,
     paradigm: str | None = None,
     keep_uncaptioned: bool = False,
+    eligible_only: bool = True,
 ) -> pd.DataFrame:
     """One row per caption with ``tile_id``, ``lon``, ``lat``, ``split``, ``version``, ``text``.
 
@@ -334,7 +337,11 @@ def load_samples(
       Parquet file with ``tile_id`` and ``text`` (or one table holding both, as ``path``).
 
     ``paradigm`` keeps one caption paradigm; ``keep_uncaptioned`` keeps tiles without a caption
-    (``text`` null; for maps). When a stats table is there (``workdir/stats.parquet`` or
+    (``text`` null; for maps). Only eligible tiles are kept (``cen.tiling.eligible_tiles``;
+    a tiles table without an ``eligible`` column: all of them) unless ``eligible_only=False``;
+    ``out.attrs["excluded"]`` counts the others per reason (``cen.tiling.exclusion_counts``).
+    Paths in the tables are read relative to the table's folder (``cen.tables.resolve_path``).
+    When a stats table is there (``workdir/stats.parquet`` or
     ``stats_path``) a ``classes`` column gives each tile's classes with their share of the
     labelled pixels (``{"tree": 0.61, ...}``, shares >= 5 %); ``thumbnail`` is the tile's RGB PNG,
     else its colour label PNG, when the tiles table has them. Other columns are kept. Raises
@@ -361,6 +368,12 @@ def load_samples(
     else:
         raise ValueError(f"unknown dataset {dataset!r}; expected 'demo', 'chatearthnet' or 'parquet'")
     tiles = _read_table(tiles_file)
+    excluded: dict[str, int] = {}
+    if eligible_only and "eligible" in tiles.columns:  # a table without the column: every tile is eligible
+        from cen import tiling
+
+        excluded = tiling.exclusion_counts(tiles)
+        tiles = tiling.eligible_tiles(tiles)
     if caps_file is None:
         samples = tiles
     else:
@@ -389,7 +402,7 @@ def load_samples(
         thumb = samples[thumbs[0]]
         for c in thumbs[1:]:
             thumb = thumb.fillna(samples[c])
-        samples["thumbnail"] = thumb
+        samples["thumbnail"] = thumb  # already resolved against the table's folder by _read_table
     if "split" not in samples.columns:
         samples["split"] = "all"
     if "lon" not in samples.columns or "lat" not in samples.columns:
@@ -397,7 +410,9 @@ def load_samples(
 
         pts = maps.sample_points(samples, source=str(tiles_file))
         samples = samples.assign(lon=pts["lon"].to_numpy(), lat=pts["lat"].to_numpy())
-    return pd.DataFrame(samples.drop(columns=["geometry"], errors="ignore")).reset_index(drop=True)
+    out = pd.DataFrame(samples.drop(columns=["geometry"], errors="ignore")).reset_index(drop=True)
+    out.attrs["excluded"] = excluded
+    return out
 
 
 def captioned_samples(samples: pd.DataFrame, *, source: str = "samples", hint: str = "") -> pd.DataFrame:

@@ -295,3 +295,25 @@ def test_year_plot_labels_do_not_overlap_and_the_legend_is_outside():
     assert legend.x0 >= ax.get_window_extent(renderer).x1  # beside the axes, hiding no point
     assert labels["cen demo (this run)"].y0 >= ax.get_window_extent(renderer).y0
     assert [t for t in ax.texts if t.get_text() == "cen demo (this run)"][0].get_fontweight() == "bold"
+
+
+def test_load_samples_uses_eligible_tiles_and_resolves_relative_paths(tmp_path):
+    import geopandas as gpd
+    from PIL import Image
+    from shapely.geometry import box
+
+    (tmp_path / "tiles").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "tiles" / "a_label.png")
+    tiles = gpd.GeoDataFrame(
+        {"tile_id": ["a", "b"], "split": ["train", "test"], "source": ["demo-worldcover", "demo-sentinel2"],
+         "label_path": ["tiles/a_label.tif", None], "label_png_path": ["tiles/a_label.png", None],
+         "eligible": [True, False], "exclude_reason": [None, "no_label"]},
+        geometry=[box(6.6, 0.3, 6.7, 0.4), box(-75.6, 37.7, -75.5, 37.8)], crs="EPSG:4326")
+    tiles.to_parquet(tmp_path / "tiles.parquet")
+    pd.DataFrame({"tile_id": ["a", "b"], "paradigm": ["gpt35", "gpt35"], "text": ["Trees.", "Water."]}).to_parquet(
+        tmp_path / "captions.parquet")
+    s = catalog.load_samples("demo", workdir=tmp_path, keep_uncaptioned=True)
+    assert s["tile_id"].tolist() == ["a"] and s.attrs["excluded"] == {"no_label": 1}
+    assert s["thumbnail"].tolist() == [str(tmp_path / "tiles" / "a_label.png")]  # relative to the table's folder
+    every = catalog.load_samples("demo", workdir=tmp_path, eligible_only=False)
+    assert every["tile_id"].tolist() == ["a", "b"] and every.attrs["excluded"] == {}

@@ -180,8 +180,8 @@ def test_publish_outside_a_report_run_and_bad_input(tmp_path, monkeypatch):
 
     monkeypatch.setenv("CEN_REPORT_DIR", str(tmp_path / "r"))
     assert report_dir() == tmp_path / "r"
-    written = publish(pd.DataFrame({"a": [1.5]}), "t")
-    assert [p.name for p in written] == ["t.html", "t.csv", "t.tex"]
+    assert publish(pd.DataFrame({"a": [1.5]}), "t") is None  # ending a cell with it shows nothing
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["t.csv", "t.html", "t.tex"]
     with pytest.raises(ValueError, match="artefact name"):
         publish(pd.DataFrame(), "../escape")
     with pytest.raises(FileNotFoundError, match="is not a file"):

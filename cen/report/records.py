@@ -171,7 +171,7 @@ def readable(frame: Any, *, index: bool | None = None) -> Any:
 
 
 def publish(item: Any, name: str, *, kind: Kind | None = None, title: str = "", key: bool = False,
-            formats: Sequence[str] = ("png", "svg"), thumbnail: Any = None) -> list[Path]:
+            formats: Sequence[str] = ("png", "svg"), thumbnail: Any = None) -> None:
     """Put an artefact of the running notebook into its report folder and list it in the index.
 
     ``item``: a file path (or a list of paths) to copy, a matplotlib Figure (saved as each of
@@ -180,7 +180,8 @@ def publish(item: Any, name: str, *, kind: Kind | None = None, title: str = "", 
     file; ``thumbnail`` = a Figure shown for it in the index). ``name`` is the file stem
     (letters, digits, ``.``, ``_``, ``-``). ``key=True`` puts it among the key figures at the
     top of ``index.html``. Files go to :func:`report_dir` (``reports/<profile>/<notebook>/`` in
-    a report run) and follow the umask; returns the paths written.
+    a report run) and follow the umask. Returns nothing, so a ``publish(...)`` that ends a cell
+    adds no output; :func:`read_artefacts` lists what was written.
     """
     if not _NAME.match(name):
         raise ValueError(f"artefact name {name!r}: use letters, digits, '.', '_' and '-' only")
@@ -214,7 +215,6 @@ def publish(item: Any, name: str, *, kind: Kind | None = None, title: str = "", 
     _display(ARTEFACT_MIME, {"name": name, "kind": kind, "title": title or name.replace("_", " "), "key": bool(key),
                              "files": [p.name for p in written if p != thumb],
                              "thumbnail": thumb.name if thumb else None})
-    return written
 
 
 def _outputs(notebook: str | Path | nbformat.NotebookNode, mime: str) -> Iterable[Any]:
