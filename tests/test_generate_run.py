@@ -180,6 +180,11 @@ def test_bad_arguments_and_bad_rows_are_one_line_errors(tmp_path, capsys):
         assert main(["generate", "--workdir", str(wd), *args]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("cen generate: ") and name in err
+    for args, name in ((["--concurrency", "abc"], "--concurrency"), (["--paradigm", "gpt5"], "--paradigm")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["generate", "--workdir", str(wd), *args])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 1 and err.count("\n") == 1 and name in err
     stats = pd.read_parquet(wd / "stats.parquet")
     stats.loc[2, "tile_id"] = stats.loc[0, "tile_id"]
     stats.to_parquet(wd / "stats.parquet")

@@ -183,3 +183,9 @@ def add(sub: argparse._SubParsersAction) -> None:
                    "captions.parquet (template backend: from the counts; openai: prompt cen-gpt35-attributes-v1, "
                    "--paradigm gpt35)")
     p.set_defaults(func=_cmd_generate)
+
+    def one_line_error(message: str) -> None:  # argparse's own errors (e.g. --concurrency abc) as one line, exit 1
+        print(f"cen generate: {message}", file=sys.stderr)
+        sys.exit(1)
+
+    p.error = one_line_error  # type: ignore[method-assign]
