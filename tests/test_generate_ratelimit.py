@@ -114,3 +114,14 @@ def test_fixed_limiter_counts_what_it_is_given():
 
     req, tok = asyncio.run(run())
     assert req == pytest.approx(59, abs=0.1) and tok == pytest.approx(500, abs=1)
+
+
+def test_requests_per_minute_limit_is_followed_too(tmp_path):
+    """The requests bucket (5 per 1-s window here) is mirrored like the tokens bucket."""
+    reqs = _requests(20, seed=2)
+    with OpenAIServer(latency=0.02, rpm=5, window=1.0) as server:
+        res = generate(reqs, GenerateConfig(backend="openai", base_url=server.base_url, model="gpt-3.5-turbo-1106",
+                                            api_key_env="CEN_TEST_KEY", concurrency=16, progress=False,
+                                            max_retries=20, backoff_base=0.05), cache_path=tmp_path / "c.sqlite")
+        n_429 = sum(e["status"] == 429 for e in server.log if e["path"] == "/v1/chat/completions")
+    assert res.counts == {"ok": 20} and n_429 <= 2
