@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -220,9 +221,23 @@ def test_cut_raster_any_crs_with_patches(tmp_path):
                 row, col = src.index(*(t.transform @ (0.5, 0.5)))
                 np.testing.assert_array_equal(t.read(1), full[row:row + 256, col:col + 256])
     assert all(r["crs"] == "EPSG:4326" for r in recs)
-    # a UTM multi-band raster, 256-px tiles; re-running keeps finished files
+    # a UTM raster of 513 x 513 px, 256-px tiles: the one-pixel right and bottom strips are padded,
+    # not dropped, so every source pixel is in exactly one tile; re-running keeps finished files
     recs2 = tiling.cut_raster(S2_WIN / "B08.tif", tmp_path / "s2", progress=False)
-    assert len(recs2) == 4 and all(r["flags"] == [] for r in recs2)
+    assert len(recs2) == 9
+    with rasterio.open(S2_WIN / "B08.tif") as src:
+        assert (src.width, src.height) == (513, 513)
+        full = src.read(1)
+        fill = 0 if src.nodata is None else src.nodata
+    mosaic = np.full((768, 768), fill, full.dtype)
+    for r in recs2:
+        row, col = (int(v) for v in re.search(r"_r(\d+)_c(\d+)$", r["tile_id"]).groups())
+        with rasterio.open(r["path"]) as t:
+            mosaic[row:row + 256, col:col + 256] = t.read(1)
+            assert t.transform == Affine(*r["transform"])
+    np.testing.assert_array_equal(mosaic[:513, :513], full)
+    assert (mosaic[513:] == fill).all() and (mosaic[:, 513:] == fill).all()
+    assert len(tiling.cut_raster(S2_WIN / "B08.tif", tmp_path / "s2d", progress=False, edge="drop")) == 4
     mtime = (tmp_path / "s2" / f"{recs2[0]['tile_id']}.tif").stat().st_mtime_ns
     tiling.cut_raster(S2_WIN / "B08.tif", tmp_path / "s2", progress=False)
     assert (tmp_path / "s2" / f"{recs2[0]['tile_id']}.tif").stat().st_mtime_ns == mtime

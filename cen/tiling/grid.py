@@ -103,21 +103,27 @@ def tile_grid(
     stride: int | None = None,
     datetime: str | None = None,
     path: str | None = None,
+    edge: Literal["drop", "pad"] = "drop",
 ) -> list[Tile]:
     """Regular grid of ``size x size`` windows (row-major) over a ``width x height`` raster.
 
     ``stride`` defaults to ``size`` (no overlap). Partial windows at the right and bottom edges
-    are dropped. Raises :class:`TilingError` if the raster is smaller than one tile.
+    are dropped (``edge="drop"``) or kept as whole windows reaching past the raster
+    (``edge="pad"``: read them boundless, the part outside is nodata), so every pixel is in a
+    tile. ``"drop"`` raises :class:`TilingError` if the raster is smaller than one tile.
     """
     if size <= 0:
         raise TilingError(f"tile size must be positive, got {size}")
+    if edge not in ("drop", "pad"):
+        raise TilingError(f"edge must be 'drop' or 'pad', got {edge!r}")
     stride = stride or size
-    if width < size or height < size:
+    if edge == "drop" and (width < size or height < size):
         raise TilingError(f"{path or source}: raster of {width}x{height} px is smaller than one {size}x{size} tile")
     crs = CRS.from_user_input(crs)
     tiles = []
-    for row in range(0, height - size + 1, stride):
-        for col in range(0, width - size + 1, stride):
+    last_row, last_col = (height - size, width - size) if edge == "drop" else (height - 1, width - 1)
+    for row in range(0, last_row + 1, stride):
+        for col in range(0, last_col + 1, stride):
             win = Window(col, row, size, size)
             tiles.append(
                 Tile(

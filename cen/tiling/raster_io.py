@@ -19,6 +19,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.windows import Window
 
 from cen import landcover
 from cen.tables import atomic_path
@@ -114,11 +115,12 @@ def read_band_stack(
 
 def raster_tiles(
     path: str | Path, *, size: int = TILE_SIZE, stride: int | None = None, source: str | None = None,
-    datetime: str | None = None,
+    datetime: str | None = None, edge: str = "drop",
 ) -> list[Tile]:
     """:func:`tile_grid` over a raster file (only its header is read).
 
-    ``source`` defaults to the file stem; ``datetime`` to the GeoTIFF ``date`` tag if present.
+    ``source`` defaults to the file stem; ``datetime`` to the GeoTIFF ``date`` tag if present;
+    ``edge`` as :func:`tile_grid`.
     """
     path = str(path)
     try:
@@ -127,19 +129,33 @@ def raster_tiles(
                 raise TilingError(f"{path}: raster has no CRS; cannot georeference tiles")
             dt = datetime or src.tags().get("date") or src.tags().get("datetime")
             return tile_grid(src.width, src.height, src.transform, src.crs, source=source or Path(path).stem,
-                             size=size, stride=stride, datetime=dt, path=path)
+                             size=size, stride=stride, datetime=dt, path=path, edge=edge)
     except rasterio.RasterioIOError as exc:
         raise TilingError(f"{path}: cannot open raster ({exc})") from exc
 
 
-def read_tile(src: str | Path | rasterio.io.DatasetReaderBase, tile: Tile, bands: Sequence[int] | None = None) -> np.ndarray:
-    """Read a tile's window: ``(bands, height, width)`` in the raster's dtype (1-based ``bands``)."""
+def read_tile(src: str | Path | rasterio.io.DatasetReaderBase, tile: Tile, bands: Sequence[int] | None = None,
+              *, fill: float | None = None) -> np.ndarray:
+    """Read a tile's window: ``(bands, height, width)`` in the raster's dtype (1-based ``bands``).
+
+    A window reaching past the raster (an ``edge="pad"`` tile) is read boundless, the outside
+    filled with ``fill`` (default the raster's nodata, else 0).
+    """
     if isinstance(src, (str, Path)):
         with rasterio.open(src) as ds:
-            return read_tile(ds, tile, bands)
+            return read_tile(ds, tile, bands, fill=fill)
     indexes = list(bands) if bands is not None else list(range(1, src.count + 1))
+    w = tile.window
+    inside = w.col_off >= 0 and w.row_off >= 0 and w.col_off + w.width <= src.width and w.row_off + w.height <= src.height
     try:
-        return src.read(indexes, window=tile.window, boundless=False)
+        if inside:
+            return src.read(indexes, window=w, boundless=False)
+        value = fill if fill is not None else (src.nodata if src.nodata is not None else 0)
+        out = np.full((len(indexes), int(w.height), int(w.width)), value, dtype=src.dtypes[0])
+        r1, c1 = min(int(w.row_off + w.height), src.height), min(int(w.col_off + w.width), src.width)
+        part = src.read(indexes, window=Window(w.col_off, w.row_off, c1 - w.col_off, r1 - w.row_off))
+        out[:, : part.shape[1], : part.shape[2]] = part
+        return out
     except rasterio.RasterioIOError as exc:
         raise TilingError(f"{src.name}: cannot read window {tile.window} of tile {tile.tile_id} ({exc})") from exc
 

@@ -66,26 +66,30 @@ def write_image_tile(out_dir: str | Path, tile: Tile, stack: np.ndarray, *, band
 def cut_raster(
     path: str | Path, out_dir: str | Path, *, size: int = TILE_SIZE, patches: bool = False,
     source: str | None = None, nodata: float | None = None, max_nodata: float = NODATA_FLAG_FRACTION,
-    overwrite: bool = False, progress: bool = True,
+    overwrite: bool = False, progress: bool = True, edge: str = "pad",
 ) -> list[dict[str, object]]:
     """Cut a georeferenced raster (any CRS, any band count) into lossless tile GeoTIFFs.
 
     One window is read at a time (memory ~ one tile). With ``patches=True`` the grid is
     ``2 * size`` and each window is written as its four ``patchIJ`` quarters (512 -> 4 x 256).
-    Returns one record per written tile (:func:`tile_record` columns plus ``path``,
-    ``nodata_fraction``, ``flags``); finished tiles are kept unless ``overwrite``.
+    The right and bottom edge tiles are padded with ``nodata`` (``edge="pad"``, default; every
+    pixel is in a tile) or left out (``edge="drop"``). Returns one record per written tile
+    (:func:`tile_record` columns plus ``path``, ``nodata_fraction``, ``flags``); finished tiles
+    are kept unless ``overwrite``. Values are not checked against any class list: for a label
+    raster use :func:`cen.sources.raster.tile_raster` (``cen tiles raster``), which validates
+    the codes and writes the tiles table.
     """
     from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
     step = 2 * size if patches else size
-    tiles = raster_tiles(path, size=step, source=source)
+    tiles = raster_tiles(path, size=step, source=source, edge=edge)
     records = []
     with rasterio.open(path) as src:
         nodata = src.nodata if nodata is None else nodata
         names = [d or f"band{i}" for i, d in enumerate(src.descriptions, start=1)]
         for tile in tqdm(tiles, desc=f"cut {Path(path).name}", disable=not progress, leave=False):
-            array = read_tile(src, tile)
+            array = read_tile(src, tile, fill=0 if nodata is None else nodata)
             parts = (
                 {tile.tile_id: (tile, array)} if not patches else
                 {t.tile_id: (t, split_patches(array)[name]) for name, t in patch_tiles(tile).items()}
