@@ -73,6 +73,18 @@ def test_clear_errors(exports, tmp_path):
         CaptionDataset(copy, "train")[0]
 
 
+def test_random_access_and_pickling(exports):
+    import pickle
+
+    workdir, root = exports
+    ds = CaptionDataset(root / "hf", "train", bands="all")
+    order = list(range(len(ds)))[::-1]
+    backwards = [ds[i]["id"] for i in order]
+    clone = pickle.loads(pickle.dumps(ds))
+    assert [clone[i]["id"] for i in order] == backwards
+    assert np.array_equal(clone[0]["image"], ds[0]["image"])
+
+
 def test_no_torch_import():
     import subprocess
     import sys

@@ -79,6 +79,7 @@ class CaptionDataset:
                 f"{self.root}: no cen export (manifest.json) and no workdir (tiles.parquet) here; make one with "
                 f"`cen export WORKDIR {self.root} --format hf` (or llava, coco, wds, stac), or point at a built workdir")
         self._cache: dict[Any, Any] = {}
+        self._groups_cache: dict[tuple, Any] = {}
         rows = getattr(self, f"_index_{self.format}")()
         if not rows:
             raise DatasetNotFoundError(f"{self.root}: no {set!r} samples in split {split!r} of this {self.format} "
@@ -230,14 +231,26 @@ class CaptionDataset:
             with open(ref[1], "rb") as fh:
                 fh.seek(ref[2])
                 return fh.read(ref[3])
+        import bisect
+
         import pyarrow.parquet as pq
 
         _, path, row, col = ref
-        key = (path, col)
-        if key not in self._cache:
-            self._cache = {key: pq.read_table(path, columns=[col]).column(col)} | {
-                k: v for k, v in self._cache.items() if k[0] == path}
-        value = self._cache[key][row].as_py()
+        if path not in self._cache:
+            pf = pq.ParquetFile(path)
+            starts, total = [], 0
+            for g in range(pf.metadata.num_row_groups):
+                starts.append(total)
+                total += pf.metadata.row_group(g).num_rows
+            self._cache[path] = (pf, starts)
+        pf, starts = self._cache[path]
+        group = bisect.bisect_right(starts, row) - 1
+        key = (path, group, col)
+        if key not in self._groups_cache:
+            if len(self._groups_cache) >= 8:  # a few row groups (64 rows each) in memory, never a whole shard
+                self._groups_cache.pop(next(iter(self._groups_cache)))
+            self._groups_cache[key] = pf.read_row_group(group, columns=[col]).column(col)
+        value = self._groups_cache[key][row - starts[group]].as_py()
         return None if value is None else value["bytes"]
 
     @staticmethod
@@ -305,6 +318,12 @@ class CaptionDataset:
             fig.suptitle(suptitle or sample["id"], fontsize=9)
         fig.tight_layout()
         return fig
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable for DataLoader workers: open files and cached row groups are left behind."""
+        state = dict(self.__dict__)
+        state["_cache"], state["_groups_cache"] = {}, {}
+        return state
 
     def __repr__(self) -> str:
         return f"CaptionDataset({str(self.root)!r}, split={self.split!r}, bands={self.bands!r}, set={self.set!r}): " \
