@@ -156,11 +156,28 @@ def test_line_breaks_separators_and_long_captions_are_handled_alike_for_referenc
     assert gts["a"] == res["a"] and "| | |" in res["a"][0] and "\n" not in res["a"][0]
 
 
-@needs_java
-def test_meteor_that_does_not_answer_is_killed_with_a_clear_error():
-    M.close_meteor_pool()  # a warm pooled process would answer in time
-    with pytest.raises(M.MetricsError, match="no answer from the METEOR process"):
-        M.evaluate({"a": ["water"]}, {"a": "water"}, metrics=["METEOR"], meteor_timeout=0.05)
+def test_meteor_that_does_not_answer_is_killed_with_a_clear_error(monkeypatch, tmp_path):
+    """A "java" that reads every line and never answers: the METEOR process is killed after the
+    timeout, whatever the machine's speed (no race with a real JVM's start-up)."""
+    import psutil
+
+    scripts = {
+        # reads every line, never answers
+        "mute": ("while read line; do :; done", r"no answer from the METEOR process for 0 s after 0 of 1 lines; killed it"),
+        # closes its output and lives on (waiting for it would hang for ever)
+        "deaf": ("exec cat > /dev/null", r"METEOR process closed its output but kept running \(killed it\) after 0 of 1"),
+    }
+    for name, (body, message) in scripts.items():
+        java = tmp_path / name / "java"
+        java.parent.mkdir()
+        java.write_text(f'#!/bin/sh\necho $$ > "$(dirname "$0")/pid"\n{body}\n')
+        java.chmod(0o755)
+        monkeypatch.setenv("CEN_JAVA", str(java))
+        with pytest.raises(M.MetricsError, match=message):
+            M.evaluate({"a": ["water"]}, {"a": "water"}, metrics=["METEOR"], tokenize=False, meteor_timeout=0.2)
+        pid = int((java.parent / "pid").read_text())
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, name
+        assert not [p for p in M._POOL if p.java == str(java)]  # not kept for reuse
 
 
 # ---------------------------------------------------------------- bad input

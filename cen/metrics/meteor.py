@@ -71,12 +71,15 @@ class MeteorProcess:
                     f"{what}: no answer from the METEOR process for {self.timeout:.0f} s after {len(out)} of "
                     f"{n_out} lines; killed it (raise the timeout for very long captions)"
                 ) from None
-            if line is None:
-                self.proc.wait()
-                raise MetricsError(
-                    f"{what}: the METEOR process exited (code {self.proc.returncode}) after {len(out)} of {n_out} "
-                    f"lines: {self._stderr_tail()}"
-                )
+            if line is None:  # its output closed: it exited, or will not answer again
+                try:
+                    self.proc.wait(timeout=self.timeout)
+                    how = f"exited (code {self.proc.returncode})"
+                except subprocess.TimeoutExpired:
+                    how = "closed its output but kept running (killed it)"
+                tail = self._stderr_tail()
+                self.close()
+                raise MetricsError(f"{what}: the METEOR process {how} after {len(out)} of {n_out} lines: {tail}")
             out.append(line.decode().strip())
         writer.join()
         return out
