@@ -126,7 +126,10 @@ def _is_path_column(name: object) -> bool:
 def resolve_path_columns(frame: pd.DataFrame, workdir: str | Path,
                          columns: Sequence[str] | None = None) -> pd.DataFrame:
     """A copy of ``frame`` whose path columns (default: every column named ``*_path``) hold
-    paths to open (:func:`resolve_path` against ``workdir``, as ``str``; null stays null)."""
+    paths to open (:func:`resolve_path` against ``workdir``, as ``str``; null stays null). A
+    relative ``workdir`` is made absolute first, so the paths stay right from any folder and
+    :func:`relative_path_columns` can store them relative to the workdir again."""
+    workdir = Path(workdir).absolute()
     out = frame.copy()
     for col in (columns if columns is not None else [c for c in frame.columns if _is_path_column(c)]):
         if col in out.columns:

@@ -760,18 +760,23 @@ def test_demo_review_script_and_score_by_fault():
 
 # --- end to end on a real raster ----------------------------------------------------------------
 
-def test_end_to_end_sao_tome_island_raster_to_verified_template_captions(tmp_path, capsys):
+def test_end_to_end_sao_tome_island_raster_to_verified_template_captions(tmp_path, capsys, monkeypatch):
     """cen tiles raster (v200 crop, São Tomé island) -> cen stats -> cen generate --backend template ->
-    cen verify run: no failures, no review item; the cost estimate counts eligible tiles only."""
+    cen verify run: no failures, no review item; the cost estimate counts eligible tiles only.
+    The workdir is given as a relative path, as a user types it."""
+    from pathlib import Path
+
     from cen import paths
     from cen.cli import main
     from cen.tables import read_failures
 
     crop = paths.DATA_DIR / "worldcover" / "ESA_WorldCover_10m_2021_v200_N00E006_SaoTome_Map.tif"
-    wd = tmp_path / "island"
+    monkeypatch.chdir(tmp_path)
+    wd = Path("island")
     assert main(["tiles", "raster", str(crop), str(wd), "--bbox", "6.45", "0.0", "6.80", "0.45",
                  "--product", "worldcover-v200"]) == 0
     tiles = pd.read_parquet(wd / "tiles.parquet")
+    assert tiles["label_path"].dropna().str.startswith("tiles/").all()  # stored relative to the workdir
     eligible = int(tiles["eligible"].sum())
     assert len(tiles) == 300 and eligible == 285  # the rest is sea outside WorldCover's coverage
     line = "300 tiles: 285 eligible, 15 excluded (mostly_nodata: 15)"
