@@ -63,6 +63,20 @@ def sources_of(samples: Samples) -> list[str]:
     return out
 
 
+def _image_kind_note(samples: Samples) -> list[str]:
+    """A sentence on what the ``image`` column shows, when some samples show their label map."""
+    frame = samples.sets.get("captions")
+    if frame is None or "image_kind" not in frame.columns:
+        return []
+    kinds = frame["image_kind"].value_counts()
+    n_label = int(kinds.get("label", 0))
+    if not n_label:
+        return []
+    return [f"In this export {n_label} of {len(frame)} captions show the tile's colour-rendered land-cover map as "
+            "`image` (`image_kind = \"label\"`: the tile has no Sentinel-2 image here; the map is what "
+            "ChatEarthNet's GPT-4V was shown).", ""]
+
+
 def dataset_card(samples: Samples, counts: Mapping[str, Mapping[str, int]], sizes: Mapping[str, int],
                  config_dir: Callable[[str], str]) -> str:
     """README.md: YAML front matter (licence, task categories, configs with data_files, splits with
@@ -96,6 +110,7 @@ def dataset_card(samples: Samples, counts: Mapping[str, Mapping[str, int]], size
              + ("Converted from the published ChatEarthNet release; footprints decoded from the zoom-13 tile grid."
                 if samples.source == "release" else "Built by a `cen` run: only captions accepted by verification "
                 "unless the export says otherwise (`verification_status`)."), "",
+             *_image_kind_note(samples),
              "## Configs and splits", "", "| config | what | " + " | ".join(("train", "val", "test")) + " |",
              "|---|---|---|---|---|"]
     for set_name, per in counts.items():
