@@ -314,8 +314,8 @@ def showcase_note(show: ScoredRun | None, scored: Sequence[ScoredRun]) -> str:
 
 
 def plot_best_and_worst(picks: pd.DataFrame, label_paths: dict[str, str], metric: str, title: str = "") -> Figure:
-    """The label maps of :func:`best_and_worst` picks, one panel per pick titled with its rank and
-    score (an empty panel for an image without a label GeoTIFF), with the classes' legend."""
+    """The label maps of :func:`best_and_worst` picks, one panel per pick titled with its rank,
+    score and tile id (an empty panel for an image without a label GeoTIFF), with the classes' legend."""
     import matplotlib.pyplot as plt
 
     from cen.verify import label_map_rgb, plot_label_map
@@ -323,7 +323,7 @@ def plot_best_and_worst(picks: pd.DataFrame, label_paths: dict[str, str], metric
     tiles = pd.DataFrame({"tile_id": list(label_paths), "label_path": list(label_paths.values())})
     fig, axes = plt.subplots(1, len(picks), figsize=(4.6 * max(len(picks), 1), 3.2), squeeze=False)
     for ax, (_, row) in zip(axes[0], picks.iterrows()):
-        panel = f"{row['rank']} {metric} {row[metric]:.3f}"
+        panel = f"{row['rank']} {metric} {row[metric]:.3f}\n{row['image_id']}"
         if row["image_id"] in label_paths:
             plot_label_map(label_map_rgb(tiles, row["image_id"], source="label paths"), ax=ax, title=panel)
         else:

@@ -309,7 +309,8 @@ def test_showcase_and_best_and_worst_figure(data, scored, tmp_path):
     with_label = picks["image_id"].iloc[0]
     fig = T.plot_best_and_worst(picks, {with_label: str(label)}, "ROUGE_L", title="constant: ROUGE_L")
     assert fig._suptitle.get_text() == "constant: ROUGE_L" and len(fig.axes) == 2
-    assert [ax.get_title() for ax in fig.axes] == [f"{r} ROUGE_L {v:.3f}" for r, v in zip(picks["rank"], picks["ROUGE_L"])]
+    assert [ax.get_title() for ax in fig.axes] == [f"{r} ROUGE_L {v:.3f}\n{i}" for r, v, i in
+                                                   zip(picks["rank"], picks["ROUGE_L"], picks["image_id"])]
     image = fig.axes[0].get_images()[0].get_array()
     assert image.shape == (8, 8, 3) and len({tuple(c) for c in np.asarray(image).reshape(-1, 3)}) == 2
     assert sorted(t.get_text() for t in fig.axes[0].get_legend().get_texts()) == ["tree", "water"]
