@@ -96,8 +96,22 @@ def request_line(res: "GenerationResult") -> str:
 def money_line(res: "GenerationResult") -> str:
     """This invocation's spending and the run's total against its budget."""
     budget = "no budget" if res.budget_usd is None else f"budget {res.budget_usd:.4f} USD"
-    return (f"spent {res.spent_usd:.4f} USD (run {res.run_name!r}: {res.run_total_usd:.4f} USD over all "
+    return (f"spent {res.spent_usd:.4f} USD (run {_shown_run(res.run_name)!r}: {res.run_total_usd:.4f} USD over all "
             f"invocations, {budget})")
+
+
+def _shown_run(name: str) -> str:
+    """A run name as printed: its workdir part (``<workdir>|<model>|<paradigms>``) relative to the
+    current folder, so a notebook's output names no folder of this machine."""
+    import os
+
+    head, sep, tail = (name or "").partition("|")
+    if sep and os.path.isabs(head):
+        try:
+            head = os.path.relpath(head)
+        except ValueError:  # another drive (Windows): keep it as it is
+            pass
+    return head + sep + tail
 
 
 def in_flight_line(res: "GenerationResult") -> str:

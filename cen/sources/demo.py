@@ -131,6 +131,15 @@ def build_label_tiles(out_dir: Path, *, n_tiles: int, year: int = 2020, href: st
     return rows
 
 
+def _repo_relative(path: Path) -> str:
+    """``path`` relative to the repository (``data/...``) when it lies inside it: provenance names
+    no folder of this machine."""
+    try:
+        return Path(path).resolve().relative_to(paths.ROOT.resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
 def s2_windows(scene: Path = DEMO_S2_SCENE) -> list[Path]:
     """The committed 512-px window folders of the demo scene, sorted."""
     found = sorted(p for p in Path(scene).iterdir() if p.is_dir())
@@ -170,7 +179,7 @@ def build_image_tiles(out_dir: Path, *, n_windows: int, scene: Path = DEMO_S2_SC
                 flags=tiling.quality_flags(image=arr, image8=rgb8),
                 # image-only: no label to describe, so never eligible (exclude_reason no_label)
                 **tiling.tile_eligibility(labels=None, image8=rgb8),
-                provenance=_provenance(kind="sentinel2", level="L1C", folder=str(folder), bands=list(tiling.S2_BANDS),
+                provenance=_provenance(kind="sentinel2", level="L1C", folder=_repo_relative(folder), bands=list(tiling.S2_BANDS),
                                        resampling="nearest (20 m bands by coordinates)",
                                        source_product=tags.get("product"), units=tags.get("units"),
                                        processing_baseline_note=tags.get("processing_baseline"),
