@@ -122,7 +122,7 @@ def build_label_tiles(out_dir: Path, *, n_tiles: int, year: int = 2020, href: st
             nodata_fraction=tiling.nodata_fraction(codes, worldcover.NODATA),
             flags=tiling.quality_flags(labels=codes),
             **tiling.tile_eligibility(labels=codes, label_nodata=worldcover.NODATA),
-            provenance=_provenance(kind="worldcover", href=str(crop), worldcover_tiles=list(read.tiles),
+            provenance=_provenance(kind="worldcover", href=_repo_relative(crop), worldcover_tiles=list(read.tiles),
                                    resampling="nearest", grid_crs=grid.crs.to_string(), n_classes=n_classes,
                                    land_fraction=round(land, 4),
                                    note="label-only demo tile; no co-located Sentinel-2 image offline"),
@@ -131,13 +131,16 @@ def build_label_tiles(out_dir: Path, *, n_tiles: int, year: int = 2020, href: st
     return rows
 
 
-def _repo_relative(path: Path) -> str:
-    """``path`` relative to the repository (``data/...``) when it lies inside it: provenance names
-    no folder of this machine."""
+def _repo_relative(path: str | Path) -> str:
+    """A local ``path`` inside the repository as ``data/...`` (provenance names no folder of this
+    machine for the committed demo data); URLs and paths elsewhere as given."""
+    text = str(path)
+    if "://" in text or text.startswith("/vsi"):
+        return text
     try:
-        return Path(path).resolve().relative_to(paths.ROOT.resolve()).as_posix()
+        return Path(text).resolve().relative_to(paths.ROOT.resolve()).as_posix()
     except ValueError:
-        return Path(path).name
+        return text
 
 
 def s2_windows(scene: Path = DEMO_S2_SCENE) -> list[Path]:
