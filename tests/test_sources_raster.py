@@ -298,6 +298,14 @@ def test_open_ocean_has_nothing_eligible_and_says_why(tmp_path, capsys):
     code, out, err = run_cli(ocean, tmp_path / "w", capsys=capsys)
     assert code == 1 and out.startswith("2 tiles: 0 eligible, 2 excluded (mostly_nodata: 2)")
     assert "ocean.tif: no eligible tile" in err and "lower --min-labelled" in err
+    # the wrong class map: every tile has codes it does not know, and the hint says so
+    code, out, err = run_cli(CROP, tmp_path / "dw", "--product", "dynamic-world", capsys=capsys)
+    assert code == 1 and out.startswith("300 tiles: 0 eligible, 300 excluded (invalid_codes: 300)")
+    assert err.strip().endswith("is --product right?") and err.count("\n") == 1
+    # a file where the output folder should be
+    (tmp_path / "afile").write_text("x")
+    code, out, err = run_cli(CROP, tmp_path / "afile", capsys=capsys)
+    assert code == 1 and err.strip() == f"cen tiles: {tmp_path / 'afile'}: WORKDIR is a file, not a folder"
 
 
 # --- over HTTP, killed, and with a server that fails --------------------------------------------

@@ -31,8 +31,11 @@ def _cmd_raster(args: argparse.Namespace) -> int:
         raise RuntimeError(f"{args.src}: nothing was tiled ({len(run.failures)} tile(s) failed); "
                            "run the same command to retry")
     if not run.tiles["eligible"].any():
-        raise RuntimeError(f"{args.src}: no eligible tile ({run.summary}); lower --min-labelled or choose "
-                           "another --bbox")
+        reasons = run.tiles["exclude_reason"].value_counts()
+        hint = ("no tile holds only codes of the class map: is --product right?"
+                if len(reasons) and reasons.index[0] == "invalid_codes" else
+                "lower --min-labelled or choose another --bbox")
+        raise RuntimeError(f"{args.src}: no eligible tile ({run.summary}); {hint}")
     return 2 if len(run.failures) else 0
 
 

@@ -306,6 +306,8 @@ def tile_raster(
     bbox = check_bbox(bbox)
     cmap = load_classmap(product or default_product(src))
     workdir = Path(workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise ValueError(f"{workdir}: WORKDIR is a file, not a folder")
     out_dir = workdir / "tiles"
     state = workdir / STATE_DIR
     env = dict(tiling.GDAL_HTTP_ENV, GDAL_CACHEMAX=int(cache_mb))
