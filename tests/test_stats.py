@@ -772,7 +772,8 @@ def test_plot_regions_returns_figure(small_tiles):
     assert outline == {tuple(round(255 * v) for v in to_rgb(stats.REGION_OUTLINE))}
     distance = min(np.linalg.norm(np.subtract(c.colour, next(iter(outline)))) for c in CLASSES)
     assert distance >= 100
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(class_names("gpt35")[1:])
+    # one legend: the classes of the two tiles shown (tile_0: 1-4, tile_1: 5), in class order
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(class_names("gpt35")[1:6])
     with pytest.raises(ValueError, match="no label_path for tile 'tile_2'"):
         stats.plot_regions(table, tiles[tiles.tile_id != "tile_2"], n=3)
 

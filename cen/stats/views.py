@@ -67,28 +67,31 @@ def class_legend_handles():
 def plot_regions(table: pd.DataFrame, tiles: pd.DataFrame, n: int = 4, *, workdir: str | Path = ".") -> Figure:
     """The label maps of the first ``n`` tiles of a stats table with the five regions drawn on
     them in :data:`REGION_OUTLINE` (:func:`region_boxes`; the middle dashed), titled with classes
-    and dominant class, and a legend of the classes. ``tiles`` gives each tile's ``label_path`` (the tiles table; relative
+    and dominant class, and one legend of the classes shown (:func:`cen.tiling.plot_label_map`,
+    :func:`cen.tiling.class_legend`). ``tiles`` gives each tile's ``label_path`` (the tiles table; relative
     paths are taken from ``workdir``, the tiles table's folder)."""
     import matplotlib.patheffects as pe
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from cen.landcover import indices_to_colour
+    from cen.tiling import class_legend, plot_label_map
 
     shown = table.head(n)
     if not len(shown):
         raise ValueError("plot_regions: the stats table has no rows")
     fig, axes = plt.subplots(1, len(shown), figsize=(3.6 * len(shown), 3.9), squeeze=False)
+    maps = []
     for ax, (_, row), path in zip(axes[0], shown.iterrows(), label_paths(tiles, shown["tile_id"], workdir)):
         labels = read_label_map(path)
-        ax.imshow(indices_to_colour(labels))
+        maps.append(labels)
+        plot_label_map(labels, ax=ax, legend=False)
         for name, (r0, r1, c0, c1) in region_boxes(*labels.shape).items():
             ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, lw=1.5,
                                    ls="--" if name == "middle" else "-", ec=REGION_COLOURS[name], label=name,
                                    path_effects=[pe.Stroke(linewidth=2.6, foreground="black"), pe.Normal()]))
         ax.set_title(f"{row['tile_id'][-12:]}\n{row['n_classes']} classes, mostly {row['dominant_class']}", fontsize=8)
         ax.axis("off")
-    fig.legend(handles=class_legend_handles(), loc="lower center", ncol=6, fontsize=7, frameon=False)
+    class_legend(maps, fig=fig)
     fig.subplots_adjust(bottom=0.2)
     return fig
 
