@@ -316,7 +316,9 @@ def test_length_outliers_are_judged_against_tiles_of_comparable_complexity():
     simple = np.zeros((6, 12), np.int64)
     simple[:, 3] = [65536, 16384, 16384, 16384, 16384, 16384]  # trees only: complexity 5
     rich = _counts(_tile())  # parts: developed + tree, tree, tree + grass, tree + water, developed + tree + water
-    assert verify.checks.label_complexity(np.stack([simple, rich])).tolist() == [5, 10]
+    partial = simple.copy()
+    partial[[0, 2, 4], 0], partial[[0, 2, 4], 3] = 8000, [57536, 8384, 8384]  # the right half partly unlabelled
+    assert verify.checks.label_complexity(np.stack([simple, rich, partial])).tolist() == [5, 10, 7]
     short = "Trees cover the whole tile, from the top left to the bottom right and the middle."  # 16 words
     rng = np.random.default_rng(0)
     long_texts = [" ".join(["Trees, developed area, water and grass share this tile"] + ["in detail"] * int(k))

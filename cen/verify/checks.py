@@ -320,10 +320,12 @@ def _flag_tuple(f: Flag) -> tuple:
 
 def label_complexity(counts: np.ndarray, min_pixels: int = 20) -> np.ndarray:
     """How much there is to say about each tile: the number of (part, class) pairs with at least
-    ``min_pixels`` pixels over the five parts (0 … 55), from ``(N, 6, 12)`` region counts.
-    A one-class tile scores 5, a tile with three classes in every part 15."""
+    ``min_pixels`` pixels over the five parts, unlabelled pixels counted as a class of their own
+    (a caption of a partly labelled tile also says where the label is missing), from ``(N, 6, 12)``
+    region counts (0 … 60). A fully labelled one-class tile scores 5, a tile with three classes in
+    every part 15."""
     counts = np.asarray(counts)
-    return (counts[:, 1:, 1:] >= min_pixels).sum(axis=(1, 2))
+    return (counts[:, 1:, :] >= min_pixels).sum(axis=(1, 2))
 
 
 def _statistics_keys(counts: np.ndarray) -> list[bytes]:
@@ -348,7 +350,7 @@ def _pools(members: np.ndarray, levels: np.ndarray, min_group: int) -> dict[int,
 
 def table_checks(texts: Sequence[str], paradigms: Sequence[str], tiles: Sequence[str],
                  length_iqr: float = 3.0, min_words: int = 10, counts: np.ndarray | None = None,
-                 min_group: int = 20, length_ratio: float = 2.0, min_level: int = 5) -> Iterable[tuple[int, Flag]]:
+                 min_group: int = 20, length_ratio: float = 2.5, min_level: int = 5) -> Iterable[tuple[int, Flag]]:
     """Checks that need the whole table: the same text on tiles of different statistics; length outliers.
 
     ``duplicate``: a text (case and spacing ignored) shared with a caption of another tile of the
