@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from cen.export import card
 from cen.export.base import extra_kinds, has_label, iter_split, records
 from cen.export.samples import Samples, public_columns, safe_key
-from cen.export.writer import ExportWriter, Fingerprint, iter_chunks, n_shards, source_stamp
+from cen.export.writer import ExportWriter, Fingerprint, SourceFiles, iter_chunks, n_shards
 
 ROW_GROUP = 64
 """Rows per Parquet row group (the unit a reader decodes and a writer holds in memory)."""
@@ -91,16 +91,9 @@ def write(samples: Samples, writer: ExportWriter, *, shard_size: int = 1000, pro
     """Write every set as Parquet shards plus README.md and croissant.json; returns rows per set and split."""
     counts: dict[str, dict[str, int]] = {}
     kinds = samples.kinds
-    hashes: dict[str, str] = {}
 
-    def digest(path: str) -> str:
-        if path not in hashes:
-            hashes[path] = samples.stamps.get(path) or source_stamp(path)
-        return hashes[path]
-
-    def read(path: str) -> bytes:
-        with open(path, "rb") as f:
-            return f.read()
+    sources = SourceFiles(samples.stamps)
+    digest, read = sources.stamp, sources.read
 
     for set_name, frame in samples.sets.items():
         counts[set_name] = {}

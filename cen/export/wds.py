@@ -24,7 +24,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from cen.export.base import extra_kinds, has_label, iter_split, meta_json, records
-from cen.export.writer import ExportWriter, Fingerprint, iter_chunks, n_shards, source_stamp
+from cen.export.writer import ExportWriter, Fingerprint, SourceFiles, iter_chunks, n_shards
 from cen.export.samples import Samples
 
 MTIME = 946684800
@@ -71,17 +71,10 @@ def write(samples: Samples, writer: ExportWriter, *, shard_size: int = 1000, pro
           multispectral: bool = False, **_: object) -> dict[str, dict[str, int]]:
     """Write every set as tar shards; returns samples per set and split."""
     counts: dict[str, dict[str, int]] = {}
-    hashes: dict[str, str] = {}
     patterns: dict[str, str] = {}
 
-    def digest(path: str) -> str:
-        if path not in hashes:
-            hashes[path] = samples.stamps.get(path) or source_stamp(path)
-        return hashes[path]
-
-    def read(path: str) -> bytes:
-        with open(path, "rb") as f:
-            return f.read()
+    sources = SourceFiles(samples.stamps)
+    digest, read = sources.stamp, sources.read
 
     for set_name, frame in samples.sets.items():
         counts[set_name] = {}

@@ -83,6 +83,24 @@ def source_stamp(path: str | Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
+class SourceFiles:
+    """The source files of one export: each file's stamp (known stamps first, then
+    :func:`source_stamp`, each computed once) and its bytes."""
+
+    def __init__(self, known: dict[str, str] | None = None) -> None:
+        self._stamps: dict[str, str] = dict(known or {})
+
+    def stamp(self, path: str) -> str:
+        if path not in self._stamps:
+            self._stamps[path] = source_stamp(path)
+        return self._stamps[path]
+
+    @staticmethod
+    def read(path: str) -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+
 class Fingerprint:
     """What a shard is made of: an order-sensitive sha256 over each member's id, metadata JSON and
     file stamps. Equal fingerprints mean the shard's content would be the same."""
