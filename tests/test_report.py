@@ -294,6 +294,25 @@ def test_smoke_index_is_a_one_page_overview(smoke_report_dir):
         p.name for p in (smoke_report_dir / "06_dataset_comparison").iterdir()}
 
 
+def test_smoke_index_shows_the_class_distribution_and_the_measured_benchmark_as_key_figures(smoke_report_dir):
+    """Notebooks 02 and 07 publish their headline chart and table among the key figures, and the
+    files the index points to are in the report folder."""
+    index = (smoke_report_dir / "index.html").read_text()
+    key_part = index.split("<h2>Notebooks</h2>")[0]
+    for title in ("Land-cover class distribution over all label tiles", "Captioning benchmark measured here"):
+        assert title in key_part, f"no key figure {title!r}"
+    assert 'src="02_tiling_and_statistics/class_distribution.png"' in key_part
+    assert "07_benchmark/benchmark_measured.html" in key_part
+    for name in ("class_distribution.png", "class_distribution.svg", "regions.png", "stats_summary.csv"):
+        assert (smoke_report_dir / "02_tiling_and_statistics" / name).is_file(), name
+    for name in ("benchmark_measured.html", "benchmark_measured.csv", "benchmark_measured.tex", "benchmark_reported.csv"):
+        assert (smoke_report_dir / "07_benchmark" / name).is_file(), name
+    records = json.loads((smoke_report_dir / "records.json").read_text())
+    key = {a["name"]: a["key"] for nb in ("02_tiling_and_statistics", "07_benchmark") for a in records[nb]["artefacts"]}
+    assert key == {"class_distribution": True, "regions": False, "stats_summary": False,
+                   "benchmark_measured": True, "benchmark_reported": False, "per_image_scores": False}
+
+
 ERROR_PROBE = ("<script>window.__cenErrors=[];window.addEventListener('error',function(e){"
                "window.__cenErrors.push(String(e.message||e.type)+' @'+(e.filename||'')+':'+(e.lineno||0))});</script>")
 DONE_PROBE = ("<script>window.addEventListener('load',function(){setTimeout(function(){var p=document.createElement('pre');"
