@@ -313,6 +313,40 @@ def test_smoke_index_shows_the_class_distribution_and_the_measured_benchmark_as_
                    "benchmark_measured": True, "benchmark_reported": False, "per_image_scores": False}
 
 
+PUBLISHED = {
+    "01_data_sourcing": {"eligibility": "eligibility.csv", "eligibility_map": "eligibility_map.png"},
+    "03_caption_generation": {"cost_estimate": "cost_estimate.csv", "captions": "captions.png"},
+    "04_verification": {"flags_per_check": "flags_per_check.csv", "fault_set_per_check": "fault_set_per_check.csv"},
+    "08_export": {"export_counts": "export_counts.csv"},
+    "09_questions": {"balance": "balance.csv", "prior_baseline": "prior_baseline.csv"},
+}
+
+
+@pytest.mark.parametrize("notebook", sorted(PUBLISHED))
+def test_smoke_notebooks_publish_their_tables_and_figures(smoke_report_dir, notebook):
+    """Notebooks 01, 03, 04, 08 and 09 put their tables and figures into the report folder (not
+    among the key figures) and the index links each of them."""
+    records = json.loads((smoke_report_dir / "records.json").read_text())
+    key = {a["name"]: a["key"] for a in records[notebook]["artefacts"]}
+    assert key == dict.fromkeys(PUBLISHED[notebook], False)
+    index = (smoke_report_dir / "index.html").read_text()
+    for file in PUBLISHED[notebook].values():
+        assert (smoke_report_dir / notebook / file).is_file(), f"{notebook}/{file} not written"
+        assert f"{notebook}/{file.rsplit('.', 1)[0]}." in index.split("<h2>Notebooks</h2>")[1], f"index does not list {file}"
+
+
+def test_smoke_review_queues_show_label_maps(smoke_report_dir):
+    """Notebook 04's review cells show each queued caption's label map as a picture (tiles.parquet
+    holds paths relative to the workdir)."""
+    nb = nbformat.read(str(smoke_report_dir / "04_verification.ipynb"), as_version=4)
+    review = [c for c in nb.cells if c.cell_type == "code" and "review_html(" in c.source]
+    assert review
+    shown = ["".join(o.get("data", {}).get("text/html", "")) for c in review for o in c.get("outputs", [])]
+    n_maps = sum(s.count('<img src="data:image/png;base64,') for s in shown)
+    n_headings = sum(s.count("<h4>") for s in shown)
+    assert n_headings > 0 and n_maps == n_headings, f"{n_maps} label maps for {n_headings} review items"
+
+
 ERROR_PROBE = ("<script>window.__cenErrors=[];window.addEventListener('error',function(e){"
                "window.__cenErrors.push(String(e.message||e.type)+' @'+(e.filename||'')+':'+(e.lineno||0))});</script>")
 DONE_PROBE = ("<script>window.addEventListener('load',function(){setTimeout(function(){var p=document.createElement('pre');"
