@@ -68,3 +68,18 @@ def smoke_report(smoke_report_dir):
     from cen.report import read_records
 
     return {nb.stem: read_records(nb) for nb in sorted(smoke_report_dir.glob("[0-9][0-9]_*.ipynb"))}
+
+
+@pytest.fixture
+def openai_test_key(monkeypatch):
+    """The key the tests' local OpenAI-compatible server accepts, in ``$CEN_TEST_KEY``."""
+    monkeypatch.setenv("CEN_TEST_KEY", "sk-local-test")
+
+
+@pytest.fixture
+def openai_server():
+    """A local OpenAI-compatible server on 127.0.0.1 (no added latency), for the real ``openai`` client."""
+    from openai_server import OpenAIServer
+
+    with OpenAIServer(latency=0.0) as server:
+        yield server

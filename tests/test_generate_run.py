@@ -27,15 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = "gpt-3.5-turbo-1106"  # 1.00 / 2.00 USD per 1M tokens
 
 
-@pytest.fixture(autouse=True)
-def _key(monkeypatch):
-    monkeypatch.setenv("CEN_TEST_KEY", "sk-local-test")
+pytestmark = pytest.mark.usefixtures("openai_test_key")
 
 
 @pytest.fixture
-def server():
-    with OpenAIServer(latency=0.0) as s:
-        yield s
+def server(openai_server):
+    return openai_server
 
 
 def _workdir(tmp_path: Path, n: int, seed: int = 0) -> Path:

@@ -15,19 +15,16 @@ from PIL import Image
 from cen import vqa
 from cen.generate import GenerateConfig
 from cen.vqa import baselines, paraphrase, scoring
-from openai_server import OpenAIServer, billed_calls
+from openai_server import billed_calls
 from test_vqa import _workdir
 
 
-@pytest.fixture(autouse=True)
-def _key(monkeypatch):
-    monkeypatch.setenv("CEN_TEST_KEY", "sk-local-test")
+pytestmark = pytest.mark.usefixtures("openai_test_key")
 
 
 @pytest.fixture
-def server():
-    with OpenAIServer(latency=0.0) as s:
-        yield s
+def server(openai_server):
+    return openai_server
 
 
 @pytest.fixture
