@@ -6,7 +6,6 @@ themselves (bounds, CRS, size, tags, sha256), so the inventory cannot drift from
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,6 +15,7 @@ from rasterio.warp import transform_bounds
 from shapely.geometry import box
 
 from cen import landcover, paths
+from cen.tables import file_digest
 
 WORLDCOVER_ATTRIBUTION = {
     "2020": "© ESA WorldCover project 2020 / Contains modified Copernicus Sentinel data (2020) processed by ESA WorldCover consortium",
@@ -28,11 +28,7 @@ NATURAL_EARTH_ATTRIBUTION = ("Made with Natural Earth (public domain): 1:110m Ad
 
 def sha256(path: str | Path) -> str:
     """Hex sha256 of a file, streamed."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def class_table() -> pd.DataFrame:

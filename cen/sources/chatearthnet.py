@@ -19,7 +19,6 @@ half ``i`` and column half ``j``, i.e. the zoom-14 tile ``(2 col + j, 2 row + i)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -36,6 +35,8 @@ import numpy as np
 import pandas as pd
 import requests
 from tqdm.auto import tqdm
+
+from cen.tables import file_digest
 
 ZENODO_RECORD = "11003436"
 ZENODO_FILES_URL = f"https://zenodo.org/records/{ZENODO_RECORD}/files"
@@ -115,13 +116,9 @@ def caption_file(version: str, split: str) -> str:
 
 # --- download --------------------------------------------------------------------------------
 
-def md5sum(path: str | Path, chunk: int = 1 << 20) -> str:
+def md5sum(path: str | Path) -> str:
     """Hex md5 of a file."""
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "md5")
 
 
 def _quarantine(path: Path, name: str | None = None) -> Path:
